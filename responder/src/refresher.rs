@@ -1,0 +1,427 @@
+//! The refresher: keeps a fresh pre-signed response for every assigned serial.
+//!
+//! - At start it installs the responses saved in the store that still match the
+//!   certificate's status and the issuer's signing setup, then signs every missing or
+//!   half-expired response before the server reports ready.
+//! - Status changes arrive on the urgent queue (from the ingest hook) and are signed at
+//!   once: a revocation is served within milliseconds of being acknowledged.
+//! - A periodic scan re-signs responses at half-life (RFC 5019 §6, BR 4.9.10).
+//!
+//! Signing runs on `workers` threads; signed responses are installed in chunks and saved
+//! to the store so a restart does not re-sign them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use revoca_ingest::{StatusFingerprint, Store, StoredResponse};
+use revoca_status::{CertKey, CertState, HashAlgorithm, IssuerId, PresignedChunkBuilder, StatusIndex, UnixTime};
+
+use crate::clock::Clock;
+use crate::issuers::{IssuerSet, OcspIssuer};
+use crate::response::{self, ResponseOptions, SingleResponse};
+
+/// Refresher settings.
+#[derive(Clone, Debug)]
+pub struct RefreshSettings {
+    /// Signing threads (default: available cores).
+    pub workers: usize,
+    /// Responses signed per batch (default 4,096).
+    pub batch: usize,
+    /// Seconds between scans for responses due for re-signing (default 60).
+    pub scan_interval_secs: u64,
+    /// Test hook: never sign (to prove expired responses are refused).
+    pub disabled: bool,
+}
+
+impl Default for RefreshSettings {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            batch: 4096,
+            scan_interval_secs: 60,
+            disabled: false,
+        }
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RefreshMetrics {
+    /// Responses signed.
+    pub signed: AtomicU64,
+    /// Signing failures.
+    pub failed: AtomicU64,
+    /// Responses loaded from the store at start.
+    pub loaded: AtomicU64,
+    /// Unix time of the last completed scan.
+    pub last_scan: AtomicU64,
+}
+
+/// Sends certificates that need a new response now.
+#[derive(Clone, Debug)]
+pub struct UrgentQueue(Sender<Vec<CertKey>>);
+
+impl UrgentQueue {
+    /// Queues `keys` for immediate signing.
+    pub fn push(&self, keys: Vec<CertKey>) {
+        // The refresher only stops at shutdown; dropping work then is fine.
+        let _ = self.0.send(keys);
+    }
+}
+
+/// The refresher (see the module documentation).
+pub struct Refresher {
+    index: Arc<StatusIndex>,
+    issuers: Arc<IssuerSet>,
+    store: Arc<Store>,
+    clock: Clock,
+    settings: RefreshSettings,
+    urgent: Receiver<Vec<CertKey>>,
+    ready: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    /// Counters.
+    pub metrics: Arc<RefreshMetrics>,
+}
+
+struct Due {
+    key: CertKey,
+    generation: u32,
+    state: CertState,
+}
+
+struct Signed {
+    key: CertKey,
+    generation: u32,
+    state: CertState,
+    this_update: UnixTime,
+    next_update: UnixTime,
+    head: Vec<u8>,
+}
+
+impl Refresher {
+    /// A refresher and the queue that feeds it urgent work. `ready` is set once every
+    /// assigned serial has a fresh response.
+    pub fn new(
+        index: Arc<StatusIndex>,
+        issuers: Arc<IssuerSet>,
+        store: Arc<Store>,
+        clock: Clock,
+        settings: RefreshSettings,
+        ready: Arc<AtomicBool>,
+        stop: Arc<AtomicBool>,
+    ) -> (Self, UrgentQueue) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (
+            Self {
+                index,
+                issuers,
+                store,
+                clock,
+                settings,
+                urgent: rx,
+                ready,
+                stop,
+                metrics: Arc::new(RefreshMetrics::default()),
+            },
+            UrgentQueue(tx),
+        )
+    }
+
+    /// Installs stored responses that still match. Returns how many were installed.
+    pub fn load_stored(&self) -> Result<u64, revoca_ingest::StoreError> {
+        let now = self.clock.now();
+        let by_key: HashMap<[u8; 32], &Arc<OcspIssuer>> =
+            self.issuers.iter().map(|i| (i.key_sha256, i)).collect();
+        let mut valid: HashMap<IssuerId, bool> = HashMap::new();
+        for issuer in self.issuers.iter() {
+            let meta = self
+                .store
+                .meta(&signing_meta_key(issuer))?
+                .is_some_and(|fp| fp == issuer.signing_fingerprint);
+            valid.insert(issuer.id, meta);
+        }
+        let mut builders: HashMap<IssuerId, (PresignedChunkBuilder, Vec<(CertKey, u32)>)> =
+            HashMap::new();
+        let mut installed = 0u64;
+        let flush = |issuer: IssuerId,
+                     entry: (PresignedChunkBuilder, Vec<(CertKey, u32)>),
+                     installed: &mut u64| {
+            let (builder, keys) = entry;
+            for (p, (key, generation)) in builder.finish().into_iter().zip(keys) {
+                if self.index.install(key, generation, p) {
+                    *installed += 1;
+                }
+            }
+            let _ = issuer;
+        };
+        self.store.for_each_response(|issuer_key, serial, stored| {
+            let Some(issuer) = by_key.get(&issuer_key) else {
+                return;
+            };
+            if !valid[&issuer.id] || now >= stored.next_update {
+                return;
+            }
+            let key = CertKey {
+                issuer: issuer.id,
+                serial,
+            };
+            let Some((generation, fp)) = self
+                .index
+                .with_entry(&key, |e| (e.generation(), StatusFingerprint::of(&e.state())))
+            else {
+                return;
+            };
+            let Some(hash) = HashAlgorithm::ALL.get(usize::from(stored.hash)).copied() else {
+                return;
+            };
+            if fp != stored.fingerprint {
+                return;
+            }
+            let entry = builders.entry(issuer.id).or_insert_with(|| {
+                (
+                    PresignedChunkBuilder::new(issuer.tail.clone(), 1 << 20),
+                    Vec::new(),
+                )
+            });
+            if entry
+                .0
+                .push(stored.this_update, stored.next_update, hash, &stored.head, &stored.etag)
+                .is_ok()
+            {
+                entry.1.push((key, generation));
+            }
+            if entry.0.len_bytes() >= (1 << 20) - 1024 {
+                let full = builders.remove(&issuer.id).expect("just used");
+                flush(issuer.id, full, &mut installed);
+            }
+        })?;
+        for (issuer, entry) in builders {
+            flush(issuer, entry, &mut installed);
+        }
+        self.metrics.loaded.store(installed, Ordering::Relaxed);
+        Ok(installed)
+    }
+
+    /// Runs until `stop` is set. Call on a dedicated thread.
+    pub fn run(self) {
+        if self.settings.disabled {
+            tracing::warn!("refresher disabled (REVOCA_DISABLE_REFRESH): responses will expire");
+            self.ready.store(true, Ordering::SeqCst);
+            while !self.stop.load(Ordering::Relaxed) {
+                let _ = self.urgent.recv_timeout(Duration::from_millis(200));
+            }
+            return;
+        }
+        for issuer in self.issuers.iter() {
+            if let Err(e) = self
+                .store
+                .set_meta(&signing_meta_key(issuer), &issuer.signing_fingerprint)
+            {
+                tracing::error!(error = %e, "cannot record the signing setup");
+            }
+        }
+        let started = std::time::Instant::now();
+        let signed = self.scan();
+        tracing::info!(
+            signed,
+            secs = started.elapsed().as_secs_f64(),
+            "initial signing pass complete"
+        );
+        self.ready.store(true, Ordering::SeqCst);
+        let interval = Duration::from_secs(self.settings.scan_interval_secs.max(1));
+        let mut next_scan = std::time::Instant::now() + interval;
+        while !self.stop.load(Ordering::Relaxed) {
+            let wait = next_scan
+                .saturating_duration_since(std::time::Instant::now())
+                .min(Duration::from_millis(200));
+            match self.urgent.recv_timeout(wait) {
+                Ok(mut keys) => {
+                    // Take everything queued so a burst is signed in one go.
+                    while let Ok(more) = self.urgent.try_recv() {
+                        keys.extend(more);
+                    }
+                    let due = self.collect(keys);
+                    self.sign_all(due);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if std::time::Instant::now() >= next_scan {
+                        self.scan();
+                        next_scan = std::time::Instant::now() + interval;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(wait);
+                    if std::time::Instant::now() >= next_scan {
+                        self.scan();
+                        next_scan = std::time::Instant::now() + interval;
+                    }
+                }
+            }
+        }
+    }
+
+    fn collect(&self, keys: Vec<CertKey>) -> Vec<Due> {
+        keys.into_iter()
+            .filter_map(|key| {
+                self.index.with_entry(&key, |e| Due {
+                    key,
+                    generation: e.generation(),
+                    state: e.state(),
+                })
+            })
+            .collect()
+    }
+
+    /// Signs every response that is missing or past half-life. Returns how many.
+    fn scan(&self) -> u64 {
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        self.index.for_each(|key, entry| {
+            let Some(issuer) = self.issuers.get(key.issuer) else {
+                return;
+            };
+            let needs = match entry.presigned() {
+                None => true,
+                Some(p) => now >= p.this_update() + issuer.settings.validity_secs / 2,
+            };
+            if needs {
+                due.push(Due {
+                    key: *key,
+                    generation: entry.generation(),
+                    state: entry.state(),
+                });
+            }
+        });
+        let n = due.len() as u64;
+        self.sign_all(due);
+        self.metrics
+            .last_scan
+            .store(now.max(0) as u64, Ordering::Relaxed);
+        n
+    }
+
+    fn sign_all(&self, mut due: Vec<Due>) {
+        due.sort_unstable_by_key(|d| d.key.issuer);
+        let batch = self.settings.batch.max(1);
+        for group in due.chunk_by(|a, b| a.key.issuer == b.key.issuer) {
+            let Some(issuer) = self.issuers.get(group[0].key.issuer) else {
+                continue;
+            };
+            for work in group.chunks(batch) {
+                if self.stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let signed = self.sign_batch(issuer, work);
+                self.install(issuer, signed);
+            }
+        }
+    }
+
+    fn sign_batch(&self, issuer: &OcspIssuer, work: &[Due]) -> Vec<Signed> {
+        let workers = self.settings.workers.clamp(1, 64);
+        let per = work.len().div_ceil(workers).max(1);
+        let now = self.clock.now();
+        let metrics: &RefreshMetrics = &self.metrics;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = work
+                .chunks(per)
+                .map(|part| scope.spawn(move || sign_part(metrics, issuer, part, now)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    }
+
+}
+
+/// Signs the SHA-1 CertID response of each certificate in `part`.
+fn sign_part(metrics: &RefreshMetrics, issuer: &OcspIssuer, part: &[Due], now: UnixTime) -> Vec<Signed> {
+        let hash = HashAlgorithm::Sha1;
+        let next_update = now + issuer.settings.validity_secs;
+        let mut out = Vec::with_capacity(part.len());
+        for due in part {
+            let single = SingleResponse {
+                hash,
+                issuer_name_hash: issuer.hashes.name_hash(hash),
+                issuer_key_hash: issuer.hashes.key_hash(hash),
+                serial: due.key.serial,
+                status: due.state.into(),
+                this_update: now,
+                next_update,
+            };
+            let tbs = response::response_data(
+                &issuer.responder_key_hash,
+                now,
+                &[single],
+                ResponseOptions::default(),
+            );
+            match response::sign_head(issuer.signer.as_ref(), &tbs, issuer.tail.len()) {
+                Ok(head) => {
+                    metrics.signed.fetch_add(1, Ordering::Relaxed);
+                    out.push(Signed {
+                        key: due.key,
+                        generation: due.generation,
+                        state: due.state,
+                        this_update: now,
+                        next_update,
+                        head,
+                    });
+                }
+                Err(e) => {
+                    metrics.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(issuer = %issuer.settings.name, error = %e, "signing failed");
+                }
+            }
+        }
+    out
+}
+
+impl Refresher {
+    fn install(&self, issuer: &OcspIssuer, signed: Vec<Signed>) {
+        if signed.is_empty() {
+            return;
+        }
+        let bytes: usize = signed.iter().map(|s| s.head.len() + 32).sum();
+        let mut builder = PresignedChunkBuilder::new(issuer.tail.clone(), bytes);
+        let mut to_store = Vec::with_capacity(signed.len());
+        let mut keys = Vec::with_capacity(signed.len());
+        for s in signed {
+            let etag = response::etag(&s.head, &issuer.tail);
+            if builder
+                .push(s.this_update, s.next_update, HashAlgorithm::Sha1, &s.head, &etag)
+                .is_err()
+            {
+                continue;
+            }
+            keys.push((s.key, s.generation));
+            to_store.push((
+                issuer.key_sha256,
+                s.key.serial,
+                StoredResponse {
+                    fingerprint: StatusFingerprint::of(&s.state),
+                    this_update: s.this_update,
+                    next_update: s.next_update,
+                    hash: HashAlgorithm::Sha1 as u8,
+                    head: s.head,
+                    etag,
+                },
+            ));
+        }
+        for (p, (key, generation)) in builder.finish().into_iter().zip(keys) {
+            // Refused when the status changed meanwhile; the urgent queue has it.
+            self.index.install(key, generation, p);
+        }
+        if let Err(e) = self.store.save_responses(&to_store) {
+            tracing::warn!(error = %e, "could not save signed responses (they will be re-signed after a restart)");
+        }
+    }
+}
+
+fn signing_meta_key(issuer: &OcspIssuer) -> String {
+    format!("signing-setup/{}", hex::encode(issuer.key_sha256))
+}
