@@ -1,0 +1,305 @@
+//! `revoca serve` configuration (TOML). Every field, its unit and its default is listed
+//! in `docs/configuration.md`; relative paths are resolved against the file's directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the OCSP HTTP server listens on (default `127.0.0.1:8080`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The embedded store file (redb).
+    pub store: PathBuf,
+    /// URL path prefix OCSP is served under, e.g. `/ocsp/` (default `/`).
+    #[serde(default = "default_prefix")]
+    pub path_prefix: String,
+    /// Largest accepted POST body, bytes (default 10,240).
+    #[serde(default = "default_max_post")]
+    pub max_post_bytes: usize,
+    /// Cap on `max-age` in Cache-Control, seconds (default 600).
+    #[serde(default = "default_max_age_cap")]
+    pub max_age_cap_secs: u32,
+    /// Unix socket for `revoca revoke/hold/release` (mode 0600; default: none).
+    #[serde(default)]
+    pub admin_socket: Option<PathBuf>,
+    /// Seconds to let open connections finish at shutdown (default 10).
+    #[serde(default = "default_drain")]
+    pub drain_secs: u64,
+    /// The refresher.
+    #[serde(default)]
+    pub refresh: RefreshConfig,
+    /// On-demand signing (other CertID hashes, several CertIDs, nonces).
+    #[serde(default)]
+    pub on_demand: OnDemandConfig,
+    /// The issuers answered for (at least one).
+    #[serde(rename = "issuer")]
+    pub issuers: Vec<IssuerConfig>,
+}
+
+/// `[refresh]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshConfig {
+    /// Signing threads (default: number of cores).
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Responses per signing batch (default 4,096).
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Seconds between scans for responses at half-life (default 60).
+    #[serde(default = "default_scan")]
+    pub scan_interval_secs: u64,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        Self {
+            workers: None,
+            batch: default_batch(),
+            scan_interval_secs: default_scan(),
+        }
+    }
+}
+
+/// `[on_demand]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnDemandConfig {
+    /// Signatures per second, all issuers together (default 200).
+    #[serde(default = "default_per_sec")]
+    pub per_sec: u32,
+    /// Signatures running at once (default 4).
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    /// Cached on-demand responses for SHA-256/384/512 CertIDs (default 65,536).
+    #[serde(default = "default_cache")]
+    pub cache_entries: usize,
+}
+
+impl Default for OnDemandConfig {
+    fn default() -> Self {
+        Self {
+            per_sec: default_per_sec(),
+            max_in_flight: default_in_flight(),
+            cache_entries: default_cache(),
+        }
+    }
+}
+
+/// `[[issuer]]`
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// Short name for logs and metrics.
+    pub name: String,
+    /// The issuing CA certificate (PEM).
+    pub cert: PathBuf,
+    /// The delegated OCSP responder certificate (PEM); omit to sign with the CA key.
+    #[serde(default)]
+    pub responder_cert: Option<PathBuf>,
+    /// The key signing responses (PEM: PKCS#8, SEC 1 or PKCS#1).
+    pub responder_key: PathBuf,
+    /// nextUpdate − thisUpdate, hours (default 96; BR bounds 8 h to 10 days).
+    #[serde(default = "default_validity")]
+    pub validity_hours: u32,
+    /// Unassigned serials: `unauthorized` (default), `revoked` or `unknown`.
+    #[serde(default = "default_unassigned")]
+    pub unassigned: String,
+    /// Nonces: `ignore` (default) or `echo`.
+    #[serde(default = "default_nonce")]
+    pub nonce: String,
+    /// Whether suspension (certificateHold) is allowed (default false).
+    #[serde(default)]
+    pub allow_hold: bool,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_prefix() -> String {
+    "/".into()
+}
+fn default_max_post() -> usize {
+    10 * 1024
+}
+fn default_max_age_cap() -> u32 {
+    600
+}
+fn default_drain() -> u64 {
+    10
+}
+fn default_batch() -> usize {
+    4096
+}
+fn default_scan() -> u64 {
+    60
+}
+fn default_per_sec() -> u32 {
+    200
+}
+fn default_in_flight() -> usize {
+    4
+}
+fn default_cache() -> usize {
+    65_536
+}
+fn default_validity() -> u32 {
+    96
+}
+fn default_unassigned() -> String {
+    "unauthorized".into()
+}
+fn default_nonce() -> String {
+    "ignore".into()
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has unknown or mistyped fields.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong, with its location.
+        source: toml::de::Error,
+    },
+    /// A value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads, parses and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve(base);
+        config.check()?;
+        Ok(config)
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.store);
+        if let Some(p) = &mut self.admin_socket {
+            fix(p);
+        }
+        for i in &mut self.issuers {
+            fix(&mut i.cert);
+            fix(&mut i.responder_key);
+            if let Some(p) = &mut i.responder_cert {
+                fix(p);
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.issuers.is_empty() {
+            return invalid("at least one [[issuer]] is required".into());
+        }
+        if self.issuers.len() > usize::from(u16::MAX) {
+            return invalid("too many issuers".into());
+        }
+        if !self.path_prefix.starts_with('/') || !self.path_prefix.ends_with('/') {
+            return invalid(format!(
+                "path_prefix {:?} must start and end with '/'",
+                self.path_prefix
+            ));
+        }
+        if !(256..=1024 * 1024).contains(&self.max_post_bytes) {
+            return invalid("max_post_bytes must be between 256 and 1048576".into());
+        }
+        if self.max_age_cap_secs == 0 {
+            return invalid("max_age_cap_secs must be positive".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for i in &self.issuers {
+            if !names.insert(&i.name) {
+                return invalid(format!("issuer name {:?} is used twice", i.name));
+            }
+            if !(8..=240).contains(&i.validity_hours) {
+                return invalid(format!(
+                    "issuer {}: validity_hours {} is outside the CA/B Forum bounds (8 to 240)",
+                    i.name, i.validity_hours
+                ));
+            }
+            if revoca_responder::UnassignedPolicy::from_name(&i.unassigned).is_none() {
+                return invalid(format!(
+                    "issuer {}: unassigned must be unauthorized, revoked or unknown",
+                    i.name
+                ));
+            }
+            if !matches!(i.nonce.as_str(), "ignore" | "echo") {
+                return invalid(format!("issuer {}: nonce must be ignore or echo", i.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("c.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "store = \"s.redb\"\n[[issuer]]\nname = \"a\"\ncert = \"ca.pem\"\nresponder_key = \"k.pem\"\n",
+        );
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.store, dir.path().join("s.redb"));
+        assert_eq!(c.issuers[0].validity_hours, 96);
+        assert_eq!(c.max_age_cap_secs, 600);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("store = \"s\"\nissuer = []\n", "at least one"),
+            ("store = \"s\"\nbogus = 1\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\n", "bogus"),
+            ("store = \"s\"\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\nvalidity_hours = 300\n", "validity_hours"),
+            ("store = \"s\"\npath_prefix=\"ocsp\"\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\n", "path_prefix"),
+            ("store = \"s\"\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\nunassigned=\"good\"\n", "unassigned"),
+        ];
+        for (text, needle) in cases {
+            let err = Config::load(&write(dir.path(), text)).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err} should mention {needle}");
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! `revoca demo`: creates (or reuses) a demo PKI in a directory — a root, two issuing
+//! CAs (ECDSA P-256 "TLS", RSA-2048 "AP" with suspension allowed), each with a delegated
+//! OCSP responder — plus N sample certificates with a mix of statuses, writes
+//! `config.toml` and `manifest.json`, and returns the configuration to serve.
+//!
+//! The first 1,000 samples are written as PEM files and listed in the manifest; beyond
+//! that, samples are serial assignments of the TLS CA kept only in the store (their
+//! serials are listed in `bulk-serials.txt` for load tests).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use revoca_ingest::Store;
+use revoca_issuer::{
+    CertificateBuilder, IssuerInfo, Name, Serial as CertSerial, TlsServerNames, Validity,
+    pem_encode,
+};
+use revoca_signer::{KeyAlgorithm, Signer, SoftwareKey};
+use revoca_status::{Event, EventKind, RevocationReason, Serial, UnixTime};
+use serde_json::json;
+
+use crate::config::{Config, IssuerConfig, OnDemandConfig, RefreshConfig};
+
+/// Samples written as PEM files and listed in the manifest.
+pub const MAX_PEM_SAMPLES: usize = 1000;
+/// Events per store transaction while loading bulk samples.
+const EVENT_BATCH: usize = 50_000;
+/// Validity of demo responses, hours.
+const VALIDITY_HOURS: u32 = 96;
+/// The Cache-Control max-age cap of the demo, seconds.
+const MAX_AGE_CAP_SECS: u32 = 600;
+
+/// What the user asked for.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// The demo directory.
+    pub dir: PathBuf,
+    /// Where to serve.
+    pub listen: SocketAddr,
+    /// Number of sample certificates.
+    pub certs: usize,
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| format!("{}: {e}", path.display())
+}
+
+fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(if private { 0o600 } else { 0o644 })
+        .open(path)
+        .map_err(io_err(path))?;
+    f.write_all(contents).map_err(io_err(path))
+}
+
+fn ocsp_url(listen: SocketAddr) -> String {
+    format!("http://{listen}/")
+}
+
+/// Prepares the demo directory and returns the configuration to serve and the manifest
+/// path.
+pub fn prepare(opts: &DemoOptions) -> Result<(Config, PathBuf), String> {
+    std::fs::create_dir_all(&opts.dir).map_err(io_err(&opts.dir))?;
+    let dir = opts.dir.canonicalize().map_err(io_err(&opts.dir))?;
+    let manifest_path = dir.join("manifest.json");
+    let config_path = dir.join("config.toml");
+    if manifest_path.exists() && config_path.exists() {
+        reuse(&dir, opts.listen)?;
+    } else {
+        create(&dir, opts)?;
+    }
+    let config = Config::load(&config_path).map_err(|e| e.to_string())?;
+    Ok((config, manifest_path))
+}
+
+/// Points an existing demo at a (possibly new) listen address.
+fn reuse(dir: &Path, listen: SocketAddr) -> Result<(), String> {
+    let config_path = dir.join("config.toml");
+    let mut config = Config::load(&config_path).map_err(|e| e.to_string())?;
+    config.listen = listen;
+    let text = toml::to_string(&config).map_err(|e| e.to_string())?;
+    write_file(&config_path, text.as_bytes(), false)?;
+    let manifest_path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).map_err(io_err(&manifest_path))?;
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    let url = ocsp_url(listen);
+    manifest["ocsp_url"] = json!(url);
+    if let Some(issuers) = manifest["issuers"].as_array_mut() {
+        for i in issuers {
+            i["ocsp_url"] = json!(url);
+        }
+    }
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
+    write_file(&manifest_path, text.as_bytes(), false)?;
+    tracing::info!(dir = %dir.display(), "reusing existing demo PKI");
+    Ok(())
+}
+
+struct DemoCa {
+    label: &'static str,
+    name: String,
+    key_alg: KeyAlgorithm,
+    key: SoftwareKey,
+    info: IssuerInfo,
+    cert_path: PathBuf,
+    responder_cert_path: PathBuf,
+    responder_key_path: PathBuf,
+    key_sha256: [u8; 32],
+    allow_hold: bool,
+}
+
+fn new_key(alg: KeyAlgorithm, path: &Path) -> Result<SoftwareKey, String> {
+    let pkcs8 = SoftwareKey::generate_pkcs8(alg).map_err(|e| e.to_string())?;
+    write_file(path, pem_encode("PRIVATE KEY", &pkcs8).as_bytes(), true)?;
+    SoftwareKey::from_pkcs8_der(&pkcs8, &path.display().to_string()).map_err(|e| e.to_string())
+}
+
+fn serial() -> Result<CertSerial, String> {
+    CertSerial::random().map_err(|e| e.to_string())
+}
+
+fn name(text: &str) -> Result<Name, String> {
+    Name::parse(text).map_err(|e| format!("{text}: {e}"))
+}
+
+fn key_sha256(cert_der: &[u8]) -> Result<[u8; 32], String> {
+    let (_, bits) = revoca_responder::issuers::name_and_key_bits(cert_der).map_err(|e| e.to_string())?;
+    let mut out = [0u8; 32];
+    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bits).as_ref());
+    Ok(out)
+}
+
+fn rfc3339(t: UnixTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// The status a sample gets: a fixed pattern so every demo has each kind under both CAs.
+fn sample_status(i: usize, allow_hold: bool) -> Option<EventKind> {
+    const REASONS: [RevocationReason; 4] = [
+        RevocationReason::KeyCompromise,
+        RevocationReason::Superseded,
+        RevocationReason::CessationOfOperation,
+        RevocationReason::AffiliationChanged,
+    ];
+    match i % 10 {
+        3 | 4 => Some(EventKind::Revoked {
+            reason: REASONS[(i / 10) % REASONS.len()],
+            invalidity_date: None,
+        }),
+        5 if allow_hold => Some(EventKind::Held),
+        6 if (i / 10) % 3 == 0 => Some(EventKind::Revoked {
+            reason: RevocationReason::PrivilegeWithdrawn,
+            invalidity_date: None,
+        }),
+        _ => None,
+    }
+}
+
+fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let now = revoca_responder::Clock::system().now();
+    let url = ocsp_url(opts.listen);
+    for sub in ["keys", "certs", "samples"] {
+        let p = dir.join(sub);
+        std::fs::create_dir_all(&p).map_err(io_err(&p))?;
+    }
+    let store_path = dir.join("revoca.redb");
+    if store_path.exists() {
+        // A half-made demo from an interrupted run: start over.
+        std::fs::remove_file(&store_path).map_err(io_err(&store_path))?;
+    }
+    let years = |n: u32| n * 365 * 86_400;
+    let validity = |secs: u32| Validity::starting_at(now - 3600, secs).map_err(|e| e.to_string());
+
+    // Root.
+    let root_key = new_key(KeyAlgorithm::EcdsaP256, &dir.join("keys/root.key.pem"))?;
+    let root_der = CertificateBuilder::root_ca(
+        serial()?,
+        name("C=ES,O=Revoca Demo,CN=Revoca Demo Root CA")?,
+        validity(years(10))?,
+        root_key.public_key_spki_der(),
+    )
+    .and_then(|b| b.build(&root_key))
+    .map_err(|e| e.to_string())?;
+    let root_path = dir.join("certs/root.pem");
+    write_file(&root_path, pem_encode("CERTIFICATE", &root_der).as_bytes(), false)?;
+    let root_info = IssuerInfo::from_certificate_der(&root_der).map_err(|e| e.to_string())?;
+
+    // Issuing CAs with their delegated responders.
+    let mut cas = Vec::new();
+    for (label, cn, alg, allow_hold) in [
+        ("tls", "Revoca Demo TLS CA (P-256)", KeyAlgorithm::EcdsaP256, false),
+        ("ap", "Revoca Demo AP CA (RSA)", KeyAlgorithm::Rsa2048, true),
+    ] {
+        let key = new_key(alg, &dir.join(format!("keys/{label}-ca.key.pem")))?;
+        let ca_der = CertificateBuilder::issuing_ca(
+            serial()?,
+            name(&format!("C=ES,O=Revoca Demo,CN={cn}"))?,
+            validity(years(5))?,
+            key.public_key_spki_der(),
+            &root_info,
+            Some(0),
+        )
+        .and_then(|b| b.build(&root_key))
+        .map_err(|e| e.to_string())?;
+        let cert_path = dir.join(format!("certs/{label}-ca.pem"));
+        write_file(&cert_path, pem_encode("CERTIFICATE", &ca_der).as_bytes(), false)?;
+        let info = IssuerInfo::from_certificate_der(&ca_der).map_err(|e| e.to_string())?;
+
+        let responder_key_path = dir.join(format!("keys/{label}-responder.key.pem"));
+        let responder_key = new_key(alg, &responder_key_path)?;
+        let responder_der = CertificateBuilder::ocsp_responder(
+            serial()?,
+            name(&format!("C=ES,O=Revoca Demo,CN={cn} OCSP Responder"))?,
+            validity(years(1))?,
+            responder_key.public_key_spki_der(),
+            &info,
+        )
+        .and_then(|b| b.build(&key))
+        .map_err(|e| e.to_string())?;
+        let responder_cert_path = dir.join(format!("certs/{label}-responder.pem"));
+        write_file(
+            &responder_cert_path,
+            pem_encode("CERTIFICATE", &responder_der).as_bytes(),
+            false,
+        )?;
+        cas.push(DemoCa {
+            label,
+            name: cn.to_owned(),
+            key_alg: alg,
+            key_sha256: key_sha256(&ca_der)?,
+            key,
+            info,
+            cert_path,
+            responder_cert_path,
+            responder_key_path,
+            allow_hold,
+        });
+    }
+
+    // Samples.
+    let store = Store::open(&store_path).map_err(|e| e.to_string())?;
+    let mut events = Vec::with_capacity(EVENT_BATCH.min(opts.certs * 2));
+    let mut samples = Vec::new();
+    let ee_validity = validity(90 * 86_400)?;
+    let issued_at = now - 3600;
+    let flush = |events: &mut Vec<Event>| -> Result<(), String> {
+        if !events.is_empty() {
+            for outcome in store.append(events).map_err(|e| e.to_string())? {
+                outcome.map_err(|e| format!("demo event refused: {e}"))?;
+            }
+            events.clear();
+        }
+        Ok(())
+    };
+    let ee_key_alg = KeyAlgorithm::EcdsaP256;
+    for i in 0..opts.certs.min(MAX_PEM_SAMPLES) {
+        let ca = &cas[i % cas.len()];
+        let pkcs8 = SoftwareKey::generate_pkcs8(ee_key_alg).map_err(|e| e.to_string())?;
+        let ee_key = SoftwareKey::from_pkcs8_der(&pkcs8, "sample").map_err(|e| e.to_string())?;
+        let dns = format!("sample-{i:04}.demo.revoca.test");
+        let builder = CertificateBuilder::tls_server(
+            serial()?,
+            name(&format!("CN={dns}"))?,
+            ee_validity.clone(),
+            ee_key.public_key_spki_der(),
+            &ca.info,
+            &TlsServerNames {
+                dns_names: &[dns.as_str()],
+                ocsp_url: Some(url.as_str()),
+                ca_issuers_url: None,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let der = builder.build(&ca.key).map_err(|e| e.to_string())?;
+        let path = dir.join(format!("samples/{i:04}.pem"));
+        write_file(&path, pem_encode("CERTIFICATE", &der).as_bytes(), false)?;
+        let serial = Serial::from_unsigned_be(builder.serial().magnitude()).map_err(|e| e.to_string())?;
+        events.push(Event {
+            issuer_key_sha256: ca.key_sha256,
+            serial,
+            at: issued_at,
+            kind: EventKind::Issued {
+                not_after: ee_validity.not_after(),
+                precertificate: false,
+                crl_partition: None,
+                spki_sha256: None,
+            },
+        });
+        let status = sample_status(i, ca.allow_hold);
+        let (status_name, reason) = match status {
+            Some(EventKind::Revoked { reason, .. }) => ("revoked", Some(reason.name())),
+            Some(EventKind::Held) => ("hold", Some(RevocationReason::CertificateHold.name())),
+            _ => ("good", None),
+        };
+        if let Some(kind) = status {
+            events.push(Event {
+                issuer_key_sha256: ca.key_sha256,
+                serial,
+                at: now,
+                kind,
+            });
+        }
+        samples.push(json!({
+            "cert": path,
+            "issuer": ca.cert_path,
+            "serial": serial.to_hex(),
+            "status": status_name,
+            "reason": reason,
+            "revocation_time": status.map(|_| rfc3339(now)),
+        }));
+    }
+    flush(&mut events)?;
+
+    // Bulk: serial assignments of the TLS CA, only in the store.
+    let bulk = opts.certs.saturating_sub(MAX_PEM_SAMPLES);
+    let bulk_path = dir.join("bulk-serials.txt");
+    let mut bulk_file = std::io::BufWriter::new(
+        std::fs::File::create(&bulk_path).map_err(io_err(&bulk_path))?,
+    );
+    let tls = &cas[0];
+    let mut bulk_revoked = 0usize;
+    for i in 0..bulk {
+        let magnitude = revoca_issuer::random_serial().map_err(|e| e.to_string())?;
+        let serial = Serial::from_unsigned_be(&magnitude).map_err(|e| e.to_string())?;
+        writeln!(bulk_file, "{}", serial.to_hex()).map_err(io_err(&bulk_path))?;
+        events.push(Event {
+            issuer_key_sha256: tls.key_sha256,
+            serial,
+            at: issued_at,
+            kind: EventKind::Issued {
+                not_after: ee_validity.not_after(),
+                precertificate: false,
+                crl_partition: None,
+                spki_sha256: None,
+            },
+        });
+        // About 1% revoked, as in a real WebPKI CA.
+        if i % 100 == 99 {
+            bulk_revoked += 1;
+            events.push(Event {
+                issuer_key_sha256: tls.key_sha256,
+                serial,
+                at: now,
+                kind: EventKind::Revoked {
+                    reason: RevocationReason::Superseded,
+                    invalidity_date: None,
+                },
+            });
+        }
+        if events.len() >= EVENT_BATCH {
+            flush(&mut events)?;
+        }
+    }
+    flush(&mut events)?;
+    bulk_file.flush().map_err(io_err(&bulk_path))?;
+    drop(store);
+
+    // Configuration.
+    let config = Config {
+        listen: opts.listen,
+        store: store_path.clone(),
+        path_prefix: "/".into(),
+        max_post_bytes: 10 * 1024,
+        max_age_cap_secs: MAX_AGE_CAP_SECS,
+        admin_socket: Some(dir.join("admin.sock")),
+        drain_secs: 5,
+        refresh: RefreshConfig::default(),
+        on_demand: OnDemandConfig::default(),
+        issuers: cas
+            .iter()
+            .map(|ca| IssuerConfig {
+                name: ca.name.clone(),
+                cert: ca.cert_path.clone(),
+                responder_cert: Some(ca.responder_cert_path.clone()),
+                responder_key: ca.responder_key_path.clone(),
+                validity_hours: VALIDITY_HOURS,
+                unassigned: "unauthorized".into(),
+                nonce: "ignore".into(),
+                allow_hold: ca.allow_hold,
+            })
+            .collect(),
+    };
+    let config_path = dir.join("config.toml");
+    let text = toml::to_string(&config).map_err(|e| e.to_string())?;
+    write_file(&config_path, text.as_bytes(), false)?;
+
+    // The manifest last: its presence marks a complete demo.
+    let manifest = json!({
+        "ocsp_url": url,
+        "roots": [root_path],
+        "issuers": cas.iter().map(|ca| json!({
+            "name": ca.name,
+            "label": ca.label,
+            "cert": ca.cert_path,
+            "key_alg": ca.key_alg.name(),
+            "ocsp_url": url,
+            "responder_cert": ca.responder_cert_path,
+            "allow_hold": ca.allow_hold,
+            "unassigned": "unauthorized",
+        })).collect::<Vec<_>>(),
+        "samples": samples,
+        "bulk": {
+            "issuer": tls.cert_path,
+            "count": bulk,
+            "revoked": bulk_revoked,
+            "serials_file": bulk_path,
+        },
+        "validity_hours": VALIDITY_HOURS,
+        "max_age_cap_secs": MAX_AGE_CAP_SECS,
+        "admin_socket": dir.join("admin.sock"),
+        "config": config_path,
+        "store": store_path,
+    });
+    let text = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
+    write_file(&dir.join("manifest.json"), text.as_bytes(), false)?;
+    tracing::info!(
+        dir = %dir.display(),
+        certificates = opts.certs,
+        secs = started.elapsed().as_secs_f64(),
+        "demo PKI created"
+    );
+    Ok(())
+}
+
+/// The short how-to printed once the demo serves.
+pub fn how_to(dir: &Path, listen: SocketAddr) -> String {
+    let d = dir.display();
+    let url = ocsp_url(listen);
+    format!(
+        "ready: {url}\n\
+         Revoca demo PKI in {d} (manifest.json lists every sample). Try:\n  \
+         openssl ocsp -issuer {d}/certs/tls-ca.pem -cert {d}/samples/0000.pem -url {url} -CAfile {d}/certs/root.pem -no_nonce -resp_text\n  \
+         openssl ocsp -issuer {d}/certs/tls-ca.pem -cert {d}/samples/0004.pem -url {url} -CAfile {d}/certs/root.pem -no_nonce\n  \
+         revoca revoke --dir {d} --cert {d}/samples/0000.pem --reason keyCompromise\n\
+         Stop with Ctrl-C."
+    )
+}
