@@ -16,7 +16,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use revoca_ingest::{Accepted, Ingest, Rejection};
-use revoca_status::{Event, EventKind, RevocationReason, Serial, TransitionError};
+use revoca_status::{
+    CertKey, Event, EventKind, RevocationReason, Serial, StatusIndex, TransitionError,
+};
 use serde::{Deserialize, Serialize};
 use tokio::net::UnixListener;
 use x509_cert::Certificate;
@@ -70,8 +72,14 @@ pub struct AdminAnswer {
 pub struct Admin {
     issuers: Arc<IssuerSet>,
     ingest: Arc<Ingest>,
+    index: Arc<StatusIndex>,
     clock: Clock,
 }
+
+/// How long a command waits for the new response to be signed before answering anyway
+/// (the event is durable either way; this only narrows the window in which the
+/// responder answers `tryLater` for the certificate).
+const SIGNED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl std::fmt::Debug for Admin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,11 +104,35 @@ fn pem_cert(text: &str, what: &str) -> Result<Vec<u8>, Failure> {
 
 impl Admin {
     /// An admin handler applying commands through `ingest`.
-    pub fn new(issuers: Arc<IssuerSet>, ingest: Arc<Ingest>, clock: Clock) -> Self {
+    pub fn new(
+        issuers: Arc<IssuerSet>,
+        ingest: Arc<Ingest>,
+        index: Arc<StatusIndex>,
+        clock: Clock,
+    ) -> Self {
         Self {
             issuers,
             ingest,
+            index,
             clock,
+        }
+    }
+
+    /// Waits (bounded) until the certificate's current status has a signed response.
+    async fn wait_signed(&self, key: CertKey) -> bool {
+        let deadline = tokio::time::Instant::now() + SIGNED_WAIT;
+        loop {
+            if self
+                .index
+                .with_entry(&key, |e| e.presigned().is_some())
+                .unwrap_or(false)
+            {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
     }
 
@@ -232,7 +264,12 @@ impl Admin {
             .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
             .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         let result = match outcome.into_iter().next() {
-            Some(Ok(Accepted::Changed(_))) => "changed",
+            Some(Ok(Accepted::Changed(key))) => {
+                if !self.wait_signed(key).await {
+                    tracing::warn!(serial = %serial, "event durable but its response is not signed yet");
+                }
+                "changed"
+            }
             Some(Ok(Accepted::Unchanged(_))) => "unchanged",
             Some(Err(Rejection::Transition(TransitionError::NotIssued))) => {
                 return Err(Failure(

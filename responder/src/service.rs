@@ -132,7 +132,11 @@ pub struct Service {
     clock: Clock,
     settings: ServiceSettings,
     pool: SigningPool,
+    /// Per-request signatures (nonces, several CertIDs, unassigned policies).
     limiter: TokenBucket,
+    /// Cacheable signatures for other CertID hashes: each is reused until half-life, so
+    /// the allowance is larger (ten times `on_demand_per_sec`).
+    cacheable_limiter: TokenBucket,
     cache: CacheMap,
     last_expired_log: AtomicI64,
     /// Counters.
@@ -161,6 +165,7 @@ impl Service {
         Self {
             pool: SigningPool::new(settings.on_demand_in_flight),
             limiter: TokenBucket::new(settings.on_demand_per_sec),
+            cacheable_limiter: TokenBucket::new(settings.on_demand_per_sec.saturating_mul(10)),
             cache: papaya::HashMap::builder()
                 .hasher(foldhash::fast::RandomState::default())
                 .build(),
@@ -357,7 +362,12 @@ impl Service {
     }
 
     async fn sign(&self, plan: Plan) -> Answer {
-        if !self.limiter.try_take() {
+        let limiter = if plan.cache_as.is_some() {
+            &self.cacheable_limiter
+        } else {
+            &self.limiter
+        };
+        if !limiter.try_take() {
             self.metrics.shed.fetch_add(1, Ordering::Relaxed);
             return Answer::Error(ErrorStatus::TryLater);
         }
@@ -386,7 +396,13 @@ impl Service {
                 extended_revoke: plan.extended_revoke,
             },
         );
-        let signature = match self.pool.try_sign(&issuer.signer, tbs.clone()).await {
+        // Cacheable work may queue for a signing slot; per-request work is shed at once.
+        let signed = if plan.cache_as.is_some() {
+            self.pool.sign(&issuer.signer, tbs.clone()).await.map(Some)
+        } else {
+            self.pool.try_sign(&issuer.signer, tbs.clone()).await
+        };
+        let signature = match signed {
             Ok(Some(sig)) => sig,
             Ok(None) => {
                 self.metrics.shed.fetch_add(1, Ordering::Relaxed);

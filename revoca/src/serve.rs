@@ -168,7 +168,12 @@ pub fn run(config: Config, hooks: TestHooks, on_ready: impl FnOnce() + Send + 's
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         if let Some(path) = &config.admin_socket {
-            let admin = Arc::new(Admin::new(Arc::clone(&issuers), Arc::clone(&ingest), clock));
+            let admin = Arc::new(Admin::new(
+                Arc::clone(&issuers),
+                Arc::clone(&ingest),
+                Arc::clone(&index),
+                clock,
+            ));
             let path = path.clone();
             tokio::spawn(async move {
                 if let Err(e) = serve_admin(&path, admin).await {

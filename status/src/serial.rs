@@ -113,11 +113,14 @@ impl Serial {
         }
     }
 
-    /// Lowercase hex of the unsigned magnitude, as written in manifests and logs.
+    /// Lowercase hex of the unsigned magnitude without leading zeros (as Python's
+    /// `format(n, "x")` and `openssl x509 -serial` read back), for manifests and logs.
     pub fn to_hex(&self) -> String {
         let mut out = String::with_capacity(self.len as usize * 2);
         for b in self.magnitude() {
-            out.push(char::from(HEX[(b >> 4) as usize]));
+            if !(out.is_empty() && b >> 4 == 0) {
+                out.push(char::from(HEX[(b >> 4) as usize]));
+            }
             out.push(char::from(HEX[(b & 0xf) as usize]));
         }
         out
@@ -170,6 +173,8 @@ mod tests {
         let s = Serial::from_hex("80ff").unwrap();
         assert_eq!(s.as_der_content(), &[0x00, 0x80, 0xff]);
         assert_eq!(s.to_hex(), "80ff");
+        assert_eq!(Serial::from_hex("0a1b").unwrap().to_hex(), "a1b");
+        assert_eq!(Serial::from_hex("00").unwrap().to_hex(), "0");
         let s = Serial::from_hex("0x00:7F").unwrap();
         assert_eq!(s.as_der_content(), &[0x7f]);
         assert!(Serial::from_hex("zz").is_err());
