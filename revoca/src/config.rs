@@ -292,13 +292,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cases = [
             ("store = \"s\"\nissuer = []\n", "at least one"),
-            ("store = \"s\"\nbogus = 1\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\n", "bogus"),
-            ("store = \"s\"\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\nvalidity_hours = 300\n", "validity_hours"),
-            ("store = \"s\"\npath_prefix=\"ocsp\"\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\n", "path_prefix"),
-            ("store = \"s\"\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\nunassigned=\"good\"\n", "unassigned"),
+            (
+                "store = \"s\"\nbogus = 1\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\n",
+                "bogus",
+            ),
+            (
+                "store = \"s\"\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\nvalidity_hours = 300\n",
+                "validity_hours",
+            ),
+            (
+                "store = \"s\"\npath_prefix=\"ocsp\"\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\n",
+                "path_prefix",
+            ),
+            (
+                "store = \"s\"\n[[issuer]]\nname=\"a\"\ncert=\"c\"\nresponder_key=\"k\"\nunassigned=\"good\"\n",
+                "unassigned",
+            ),
         ];
         for (text, needle) in cases {
-            let err = Config::load(&write(dir.path(), text)).unwrap_err().to_string();
+            let err = Config::load(&write(dir.path(), text))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{err} should mention {needle}");
         }
     }

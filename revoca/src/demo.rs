@@ -130,7 +130,8 @@ fn name(text: &str) -> Result<Name, String> {
 }
 
 fn key_sha256(cert_der: &[u8]) -> Result<[u8; 32], String> {
-    let (_, bits) = revoca_responder::issuers::name_and_key_bits(cert_der).map_err(|e| e.to_string())?;
+    let (_, bits) =
+        revoca_responder::issuers::name_and_key_bits(cert_der).map_err(|e| e.to_string())?;
     let mut out = [0u8; 32];
     out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bits).as_ref());
     Ok(out)
@@ -139,7 +140,10 @@ fn key_sha256(cert_der: &[u8]) -> Result<[u8; 32], String> {
 fn rfc3339(t: UnixTime) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
-        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -157,7 +161,7 @@ fn sample_status(i: usize, allow_hold: bool) -> Option<EventKind> {
             invalidity_date: None,
         }),
         5 if allow_hold => Some(EventKind::Held),
-        6 if (i / 10) % 3 == 0 => Some(EventKind::Revoked {
+        6 if (i / 10).is_multiple_of(3) => Some(EventKind::Revoked {
             reason: RevocationReason::PrivilegeWithdrawn,
             invalidity_date: None,
         }),
@@ -192,13 +196,22 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
     .and_then(|b| b.build(&root_key))
     .map_err(|e| e.to_string())?;
     let root_path = dir.join("certs/root.pem");
-    write_file(&root_path, pem_encode("CERTIFICATE", &root_der).as_bytes(), false)?;
+    write_file(
+        &root_path,
+        pem_encode("CERTIFICATE", &root_der).as_bytes(),
+        false,
+    )?;
     let root_info = IssuerInfo::from_certificate_der(&root_der).map_err(|e| e.to_string())?;
 
     // Issuing CAs with their delegated responders.
     let mut cas = Vec::new();
     for (label, cn, alg, allow_hold) in [
-        ("tls", "Revoca Demo TLS CA (P-256)", KeyAlgorithm::EcdsaP256, false),
+        (
+            "tls",
+            "Revoca Demo TLS CA (P-256)",
+            KeyAlgorithm::EcdsaP256,
+            false,
+        ),
         ("ap", "Revoca Demo AP CA (RSA)", KeyAlgorithm::Rsa2048, true),
     ] {
         let key = new_key(alg, &dir.join(format!("keys/{label}-ca.key.pem")))?;
@@ -213,7 +226,11 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
         .and_then(|b| b.build(&root_key))
         .map_err(|e| e.to_string())?;
         let cert_path = dir.join(format!("certs/{label}-ca.pem"));
-        write_file(&cert_path, pem_encode("CERTIFICATE", &ca_der).as_bytes(), false)?;
+        write_file(
+            &cert_path,
+            pem_encode("CERTIFICATE", &ca_der).as_bytes(),
+            false,
+        )?;
         let info = IssuerInfo::from_certificate_der(&ca_der).map_err(|e| e.to_string())?;
 
         let responder_key_path = dir.join(format!("keys/{label}-responder.key.pem"));
@@ -284,7 +301,8 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
         let der = builder.build(&ca.key).map_err(|e| e.to_string())?;
         let path = dir.join(format!("samples/{i:04}.pem"));
         write_file(&path, pem_encode("CERTIFICATE", &der).as_bytes(), false)?;
-        let serial = Serial::from_unsigned_be(builder.serial().magnitude()).map_err(|e| e.to_string())?;
+        let serial =
+            Serial::from_unsigned_be(builder.serial().magnitude()).map_err(|e| e.to_string())?;
         events.push(Event {
             issuer_key_sha256: ca.key_sha256,
             serial,
@@ -324,9 +342,8 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
     // Bulk: serial assignments of the TLS CA, only in the store.
     let bulk = opts.certs.saturating_sub(MAX_PEM_SAMPLES);
     let bulk_path = dir.join("bulk-serials.txt");
-    let mut bulk_file = std::io::BufWriter::new(
-        std::fs::File::create(&bulk_path).map_err(io_err(&bulk_path))?,
-    );
+    let mut bulk_file =
+        std::io::BufWriter::new(std::fs::File::create(&bulk_path).map_err(io_err(&bulk_path))?);
     let tls = &cas[0];
     let mut bulk_revoked = 0usize;
     for i in 0..bulk {

@@ -18,7 +18,11 @@ use clap::{Args, Parser, Subcommand};
 use revoca_responder::admin::{AdminCommand, send_command};
 
 #[derive(Parser, Debug)]
-#[command(name = "revoca", version, about = "Certificate-status appliance: OCSP responder and CRL publisher")]
+#[command(
+    name = "revoca",
+    version,
+    about = "Certificate-status appliance: OCSP responder and CRL publisher"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -133,14 +137,20 @@ fn admin_command(
     Ok((socket, cmd))
 }
 
-fn run_admin(action: &str, target: &Target, reason: Option<String>, invalidity_date: Option<String>) -> ExitCode {
-    let result = admin_command(action, target, reason, invalidity_date).and_then(|(socket, cmd)| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(send_command(&socket, &cmd))
-    });
+fn run_admin(
+    action: &str,
+    target: &Target,
+    reason: Option<String>,
+    invalidity_date: Option<String>,
+) -> ExitCode {
+    let result =
+        admin_command(action, target, reason, invalidity_date).and_then(|(socket, cmd)| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(send_command(&socket, &cmd))
+        });
     match result {
         Ok((status, answer)) if status.is_success() => {
             println!(

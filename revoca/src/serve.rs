@@ -46,7 +46,8 @@ impl TestHooks {
 
 fn read_pem_cert(path: &std::path::Path) -> Result<Vec<u8>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    revoca_issuer::pem_decode_first("CERTIFICATE", &text).map_err(|e| format!("{}: {e}", path.display()))
+    revoca_issuer::pem_decode_first("CERTIFICATE", &text)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn build_issuers(config: &Config) -> Result<IssuerSet, String> {
@@ -55,7 +56,11 @@ fn build_issuers(config: &Config) -> Result<IssuerSet, String> {
         let key = SoftwareKey::from_pem_file(&ic.responder_key).map_err(|e| e.to_string())?;
         let signer: Arc<dyn Signer> = Arc::new(key);
         let cert = read_pem_cert(&ic.cert)?;
-        let responder = ic.responder_cert.as_deref().map(read_pem_cert).transpose()?;
+        let responder = ic
+            .responder_cert
+            .as_deref()
+            .map(read_pem_cert)
+            .transpose()?;
         let settings = IssuerSettings {
             name: ic.name.clone(),
             validity_secs: i64::from(ic.validity_hours) * 3600,
@@ -68,14 +73,20 @@ fn build_issuers(config: &Config) -> Result<IssuerSet, String> {
             allow_hold: ic.allow_hold,
         };
         let id = IssuerId(u16::try_from(n).map_err(|_| "too many issuers")?);
-        out.push(OcspIssuer::new(id, settings, cert, responder, signer).map_err(|e| e.to_string())?);
+        out.push(
+            OcspIssuer::new(id, settings, cert, responder, signer).map_err(|e| e.to_string())?,
+        );
     }
     Ok(IssuerSet::new(out))
 }
 
 /// Runs the server until SIGTERM or SIGINT. `on_ready` is called once every assigned
 /// serial has a fresh response (the demo prints its how-to then).
-pub fn run(config: Config, hooks: TestHooks, on_ready: impl FnOnce() + Send + 'static) -> Result<(), String> {
+pub fn run(
+    config: Config,
+    hooks: TestHooks,
+    on_ready: impl FnOnce() + Send + 'static,
+) -> Result<(), String> {
     let clock = Clock::with_offset(hooks.clock_offset_secs);
     let issuers = Arc::new(build_issuers(&config)?);
     let store = Arc::new(Store::open(&config.store).map_err(|e| e.to_string())?);
@@ -106,7 +117,12 @@ pub fn run(config: Config, hooks: TestHooks, on_ready: impl FnOnce() + Send + 's
     });
     let issuer_keys: HashMap<[u8; 32], IssuerId> =
         issuers.iter().map(|i| (i.key_sha256, i.id)).collect();
-    let ingest = Arc::new(Ingest::new(Arc::clone(&store), Arc::clone(&index), issuer_keys, hook));
+    let ingest = Arc::new(Ingest::new(
+        Arc::clone(&store),
+        Arc::clone(&index),
+        issuer_keys,
+        hook,
+    ));
 
     // Rebuild before anything is served: no window with missing status.
     let started = std::time::Instant::now();
@@ -204,7 +220,10 @@ pub fn run(config: Config, hooks: TestHooks, on_ready: impl FnOnce() + Send + 's
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers, run until killed.
         std::future::pending::<()>().await;
         return;
