@@ -129,9 +129,8 @@ pub fn decode_record(bytes: &[u8]) -> Result<CertRecord, CodecError> {
         state,
         not_after: be_i64(&bytes[11..19]),
         precertificate: flags & FLAG_PRECERT != 0,
-        crl_partition: (flags & FLAG_PARTITION != 0).then(|| {
-            u32::from_be_bytes([bytes[19], bytes[20], bytes[21], bytes[22]])
-        }),
+        crl_partition: (flags & FLAG_PARTITION != 0)
+            .then(|| u32::from_be_bytes([bytes[19], bytes[20], bytes[21], bytes[22]])),
         invalidity_date: (flags & FLAG_INVALIDITY != 0).then(|| be_i64(&bytes[23..31])),
     })
 }

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 use revoca_status::{Applied, CertRecord, Event, Serial, TransitionError};
 
 use crate::codec::{self, CodecError, StoredResponse};
@@ -17,6 +19,9 @@ const CERTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("certs");
 const RESPONSES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("responses");
 /// Small named values (demo bookkeeping, format version).
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// redb page cache size, bytes.
+const STORE_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Why the store failed. Any of these means the operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +63,12 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(db_err("open"))?;
+        // redb's default page cache is 1 GiB: far more than the write path needs, and it
+        // would dominate resident memory (the index, not the store, serves requests).
+        let db = redb::Builder::new()
+            .set_cache_size(STORE_CACHE_BYTES)
+            .create(path)
+            .map_err(db_err("open"))?;
         let txn = db.begin_write().map_err(db_err("open"))?;
         {
             // Create the tables so readers never meet a missing table.
@@ -169,7 +179,9 @@ impl Store {
                 source: redb::Error::from(e),
             })?;
         {
-            let mut table = txn.open_table(RESPONSES).map_err(db_err("save responses"))?;
+            let mut table = txn
+                .open_table(RESPONSES)
+                .map_err(db_err("save responses"))?;
             for (issuer, serial, response) in responses {
                 let key = codec::cert_key(issuer, serial);
                 table
@@ -203,8 +215,8 @@ impl Store {
         let log = txn.open_table(EVENTS).map_err(db_err("read"))?;
         for item in log.range(from_seq..).map_err(db_err("read"))? {
             let (k, v) = item.map_err(db_err("read"))?;
-            let event = Event::decode(v.value())
-                .map_err(|_| CodecError::Malformed { what: "event" })?;
+            let event =
+                Event::decode(v.value()).map_err(|_| CodecError::Malformed { what: "event" })?;
             f(k.value(), event);
         }
         Ok(())
