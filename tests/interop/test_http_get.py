@@ -95,6 +95,18 @@ def test_forgiving_get_variants_identical(server, manifest, get_req):
         assert r.body == reference.body, f"GET variant {name} returned a different body"
 
 
+def test_h2c_prior_knowledge_same_answer(server, manifest, get_req):
+    """HTTP/2 over cleartext (h2c, prior knowledge) on the same port as HTTP/1.1."""
+    sample, der = get_req
+    reference = ocsp_post(server.port, der)
+    path = "/" + base64.b64encode(der).decode()
+    # With prior knowledge curl speaks only HTTP/2: it fails if the server does not.
+    r = curl(f"http://127.0.0.1:{server.port}{path}", "--http2-prior-knowledge")
+    assert r.status == 200, f"h2c GET: HTTP {r.status}"
+    assert r.body == reference.body, "h2c GET returned a different body"
+    assert r.header("etag") == reference.header("etag")
+
+
 def test_get_variants_http_client(server, manifest, get_req):
     """Same variants sent with http.client (raw request line, no client-side normalisation)."""
     _, der = get_req
