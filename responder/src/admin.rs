@@ -97,7 +97,9 @@ fn pem_cert(text: &str, what: &str) -> Result<Vec<u8>, Failure> {
     let (label, der) = ::der::pem::decode_vec(text.trim().as_bytes())
         .map_err(|e| bad(format!("{what}: not PEM: {e}")))?;
     if label != "CERTIFICATE" {
-        return Err(bad(format!("{what}: PEM label is {label:?}, expected CERTIFICATE")));
+        return Err(bad(format!(
+            "{what}: PEM label is {label:?}, expected CERTIFICATE"
+        )));
     }
     Ok(der)
 }
@@ -142,11 +144,19 @@ impl Admin {
                 let der = pem_cert(cert, "cert")?;
                 let cert = Certificate::from_der(&der)
                     .map_err(|e| bad(format!("cert: not an X.509 certificate: {e}")))?;
-                let serial = Serial::from_der_content(cert.tbs_certificate.serial_number.as_bytes())
-                    .map_err(|e| bad(format!("cert: serial: {e}")))?;
-                let issuer_name = cert.tbs_certificate.issuer.to_der().map_err(|e| bad(e.to_string()))?;
+                let serial =
+                    Serial::from_der_content(cert.tbs_certificate.serial_number.as_bytes())
+                        .map_err(|e| bad(format!("cert: serial: {e}")))?;
+                let issuer_name = cert
+                    .tbs_certificate
+                    .issuer
+                    .to_der()
+                    .map_err(|e| bad(e.to_string()))?;
                 // Match by issuer name and, as two CAs may share a name, by signature.
-                let tbs = cert.tbs_certificate.to_der().map_err(|e| bad(e.to_string()))?;
+                let tbs = cert
+                    .tbs_certificate
+                    .to_der()
+                    .map_err(|e| bad(e.to_string()))?;
                 let sig = cert.signature.raw_bytes();
                 let candidates: Vec<_> = self
                     .issuers
@@ -189,7 +199,10 @@ impl Admin {
 
     fn event_kind(&self, cmd: &AdminCommand, issuer: &OcspIssuer) -> Result<EventKind, Failure> {
         let reason = || -> Result<RevocationReason, Failure> {
-            let name = cmd.reason.as_deref().ok_or_else(|| bad("reason is required"))?;
+            let name = cmd
+                .reason
+                .as_deref()
+                .ok_or_else(|| bad("reason is required"))?;
             let reason: RevocationReason = name.parse().map_err(|_| {
                 bad(format!(
                     "reason {name:?} is not one of unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn, aACompromise"
@@ -274,11 +287,19 @@ impl Admin {
             Some(Err(Rejection::Transition(TransitionError::NotIssued))) => {
                 return Err(Failure(
                     StatusCode::NOT_FOUND,
-                    format!("serial {serial} was never issued by {}", issuer.settings.name),
+                    format!(
+                        "serial {serial} was never issued by {}",
+                        issuer.settings.name
+                    ),
                 ));
             }
             Some(Err(e)) => return Err(Failure(StatusCode::CONFLICT, e.to_string())),
-            None => return Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, "no outcome".into())),
+            None => {
+                return Err(Failure(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "no outcome".into(),
+                ));
+            }
         };
         tracing::info!(
             action = %cmd.action,

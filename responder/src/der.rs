@@ -260,7 +260,10 @@ mod tests {
             Reader::new(&[0x04, 0x05, 1]).any().unwrap_err(),
             DerError::Truncated
         );
-        assert_eq!(single(&[0x05, 0x00, 0x00], 0x05).unwrap_err(), DerError::TrailingData);
+        assert_eq!(
+            single(&[0x05, 0x00, 0x00], 0x05).unwrap_err(),
+            DerError::TrailingData
+        );
     }
 
     #[test]

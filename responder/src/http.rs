@@ -97,7 +97,10 @@ impl HttpApp {
                 return if self.ready.load(Ordering::Relaxed) {
                     text(StatusCode::OK, "ready\n")
                 } else {
-                    text(StatusCode::SERVICE_UNAVAILABLE, "starting: signing responses\n")
+                    text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "starting: signing responses\n",
+                    )
                 };
             }
             "/metrics" => {
@@ -209,7 +212,11 @@ fn etag_matches(header: &[u8], etag: &[u8]) -> bool {
 fn strip_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     // A doubled leading slash ("//MEIw...") is common from clients that join a base URL
     // ending in "/" with a path starting with "/".
-    let trimmed = if path.starts_with("//") { &path[1..] } else { path };
+    let trimmed = if path.starts_with("//") {
+        &path[1..]
+    } else {
+        path
+    };
     trimmed.strip_prefix(prefix).or_else(|| {
         // "/prefix" without its trailing slash: the empty request (malformed).
         (trimmed == prefix.trim_end_matches('/')).then_some("")
@@ -264,7 +271,11 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
 
 fn ocsp_body(status: StatusCode, body: Bytes, method: &Method) -> Response<Full<Bytes>> {
     let len = body.len();
-    let body = if *method == Method::HEAD { Bytes::new() } else { body };
+    let body = if *method == Method::HEAD {
+        Bytes::new()
+    } else {
+        body
+    };
     let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -366,7 +377,9 @@ mod tests {
         let variants = [
             std.clone(),
             std.trim_end_matches('=').to_owned(),
-            std.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D"),
+            std.replace('+', "%2B")
+                .replace('/', "%2F")
+                .replace('=', "%3D"),
             std.replace('+', " "),
             std.replace('+', "%20"),
             url,

@@ -188,10 +188,10 @@ impl OcspIssuer {
             }
         };
         let ca = Certificate::from_der(&cert_der).map_err(bad("issuer certificate"))?;
-        let (name_der, key_bits) = name_and_key_bits(&cert_der).map_err(bad("issuer certificate"))?;
-        let signer_spki =
-            spki::SubjectPublicKeyInfoRef::from_der(signer.public_key_spki_der())
-                .map_err(bad("signing key"))?;
+        let (name_der, key_bits) =
+            name_and_key_bits(&cert_der).map_err(bad("issuer certificate"))?;
+        let signer_spki = spki::SubjectPublicKeyInfoRef::from_der(signer.public_key_spki_der())
+            .map_err(bad("signing key"))?;
         let signer_bits = signer_spki.subject_public_key.raw_bytes().to_vec();
         let responder_problem = |problem| IssuerError::Responder {
             issuer: issuer.clone(),
@@ -263,7 +263,12 @@ pub struct IssuerSet {
 impl IssuerSet {
     /// A set of issuers; `issuers[i].id` must be `IssuerId(i)`.
     pub fn new(issuers: Vec<OcspIssuer>) -> Self {
-        debug_assert!(issuers.iter().enumerate().all(|(i, x)| usize::from(x.id.0) == i));
+        debug_assert!(
+            issuers
+                .iter()
+                .enumerate()
+                .all(|(i, x)| usize::from(x.id.0) == i)
+        );
         Self {
             issuers: issuers.into_iter().map(Arc::new).collect(),
         }
@@ -272,9 +277,10 @@ impl IssuerSet {
     /// The issuer a CertID names, matched on both hashes (two issuers may share a name).
     #[inline]
     pub fn find(&self, id: &CertIdRef<'_>) -> Option<&Arc<OcspIssuer>> {
-        self.issuers
-            .iter()
-            .find(|i| i.hashes.matches(id.hash, id.issuer_name_hash, id.issuer_key_hash))
+        self.issuers.iter().find(|i| {
+            i.hashes
+                .matches(id.hash, id.issuer_name_hash, id.issuer_key_hash)
+        })
     }
 
     /// The issuer with this id.

@@ -20,6 +20,8 @@ pub mod response;
 pub mod service;
 
 pub use clock::Clock;
-pub use issuers::{IssuerError, IssuerSet, IssuerSettings, NonceMode, OcspIssuer, UnassignedPolicy};
+pub use issuers::{
+    IssuerError, IssuerSet, IssuerSettings, NonceMode, OcspIssuer, UnassignedPolicy,
+};
 pub use refresher::{RefreshSettings, Refresher, UrgentQueue};
 pub use service::{Answer, Service, ServiceSettings};

@@ -17,7 +17,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use revoca_ingest::{StatusFingerprint, Store, StoredResponse};
-use revoca_status::{CertKey, CertState, HashAlgorithm, IssuerId, PresignedChunkBuilder, StatusIndex, UnixTime};
+use revoca_status::{
+    CertKey, CertState, HashAlgorithm, IssuerId, PresignedChunkBuilder, StatusIndex, UnixTime,
+};
 
 use crate::clock::Clock;
 use crate::issuers::{IssuerSet, OcspIssuer};
@@ -168,10 +170,9 @@ impl Refresher {
                 issuer: issuer.id,
                 serial,
             };
-            let Some((generation, fp)) = self
-                .index
-                .with_entry(&key, |e| (e.generation(), StatusFingerprint::of(&e.state())))
-            else {
+            let Some((generation, fp)) = self.index.with_entry(&key, |e| {
+                (e.generation(), StatusFingerprint::of(&e.state()))
+            }) else {
                 return;
             };
             let Some(hash) = HashAlgorithm::ALL.get(usize::from(stored.hash)).copied() else {
@@ -188,7 +189,13 @@ impl Refresher {
             });
             if entry
                 .0
-                .push(stored.this_update, stored.next_update, hash, &stored.head, &stored.etag)
+                .push(
+                    stored.this_update,
+                    stored.next_update,
+                    hash,
+                    &stored.head,
+                    &stored.etag,
+                )
                 .is_ok()
             {
                 entry.1.push((key, generation));
@@ -336,48 +343,52 @@ impl Refresher {
                 .collect()
         })
     }
-
 }
 
 /// Signs the SHA-1 CertID response of each certificate in `part`.
-fn sign_part(metrics: &RefreshMetrics, issuer: &OcspIssuer, part: &[Due], now: UnixTime) -> Vec<Signed> {
-        let hash = HashAlgorithm::Sha1;
-        let next_update = now + issuer.settings.validity_secs;
-        let mut out = Vec::with_capacity(part.len());
-        for due in part {
-            let single = SingleResponse {
-                hash,
-                issuer_name_hash: issuer.hashes.name_hash(hash),
-                issuer_key_hash: issuer.hashes.key_hash(hash),
-                serial: due.key.serial,
-                status: due.state.into(),
-                this_update: now,
-                next_update,
-            };
-            let tbs = response::response_data(
-                &issuer.responder_key_hash,
-                now,
-                &[single],
-                ResponseOptions::default(),
-            );
-            match response::sign_head(issuer.signer.as_ref(), &tbs, issuer.tail.len()) {
-                Ok(head) => {
-                    metrics.signed.fetch_add(1, Ordering::Relaxed);
-                    out.push(Signed {
-                        key: due.key,
-                        generation: due.generation,
-                        state: due.state,
-                        this_update: now,
-                        next_update,
-                        head,
-                    });
-                }
-                Err(e) => {
-                    metrics.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(issuer = %issuer.settings.name, error = %e, "signing failed");
-                }
+fn sign_part(
+    metrics: &RefreshMetrics,
+    issuer: &OcspIssuer,
+    part: &[Due],
+    now: UnixTime,
+) -> Vec<Signed> {
+    let hash = HashAlgorithm::Sha1;
+    let next_update = now + issuer.settings.validity_secs;
+    let mut out = Vec::with_capacity(part.len());
+    for due in part {
+        let single = SingleResponse {
+            hash,
+            issuer_name_hash: issuer.hashes.name_hash(hash),
+            issuer_key_hash: issuer.hashes.key_hash(hash),
+            serial: due.key.serial,
+            status: due.state.into(),
+            this_update: now,
+            next_update,
+        };
+        let tbs = response::response_data(
+            &issuer.responder_key_hash,
+            now,
+            &[single],
+            ResponseOptions::default(),
+        );
+        match response::sign_head(issuer.signer.as_ref(), &tbs, issuer.tail.len()) {
+            Ok(head) => {
+                metrics.signed.fetch_add(1, Ordering::Relaxed);
+                out.push(Signed {
+                    key: due.key,
+                    generation: due.generation,
+                    state: due.state,
+                    this_update: now,
+                    next_update,
+                    head,
+                });
+            }
+            Err(e) => {
+                metrics.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(issuer = %issuer.settings.name, error = %e, "signing failed");
             }
         }
+    }
     out
 }
 
@@ -393,7 +404,13 @@ impl Refresher {
         for s in signed {
             let etag = response::etag(&s.head, &issuer.tail);
             if builder
-                .push(s.this_update, s.next_update, HashAlgorithm::Sha1, &s.head, &etag)
+                .push(
+                    s.this_update,
+                    s.next_update,
+                    HashAlgorithm::Sha1,
+                    &s.head,
+                    &etag,
+                )
                 .is_err()
             {
                 continue;

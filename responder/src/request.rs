@@ -156,12 +156,11 @@ fn parse_cert_id(content: &[u8]) -> Result<CertIdRef<'_>, RequestError> {
     let hash = HashAlgorithm::from_oid_content(oid).ok_or(RequestError::HashAlgorithm)?;
     let issuer_name_hash = r.expect(tag::OCTET_STRING)?;
     let issuer_key_hash = r.expect(tag::OCTET_STRING)?;
-    if issuer_name_hash.len() != hash.output_len() || issuer_key_hash.len() != hash.output_len()
-    {
+    if issuer_name_hash.len() != hash.output_len() || issuer_key_hash.len() != hash.output_len() {
         return Err(RequestError::HashLength);
     }
-    let serial = Serial::from_der_content(r.expect(tag::INTEGER)?)
-        .map_err(|_| RequestError::Serial)?;
+    let serial =
+        Serial::from_der_content(r.expect(tag::INTEGER)?).map_err(|_| RequestError::Serial)?;
     r.finish()?;
     Ok(CertIdRef {
         hash,
@@ -251,7 +250,10 @@ mod tests {
         assert_eq!(req.first().serial.to_hex(), "1234");
         assert_eq!(req.nonce, None);
 
-        let der = request(&[(SHA256, &[0x01]), (SHA1, &[0x00, 0x80])], Some(&[4, 2, 9, 9]));
+        let der = request(
+            &[(SHA256, &[0x01]), (SHA1, &[0x00, 0x80])],
+            Some(&[4, 2, 9, 9]),
+        );
         let req = OcspRequest::parse(&der).unwrap();
         let ids: Vec<_> = req.cert_ids().collect();
         assert_eq!(ids.len(), 2);
@@ -264,11 +266,17 @@ mod tests {
     #[test]
     fn cross_checked_with_x509_ocsp() {
         use ::der::Decode;
-        let der = request(&[(SHA256, &[0x7f, 0x01]), (SHA1, &[0x05])], Some(&[4, 1, 1]));
+        let der = request(
+            &[(SHA256, &[0x7f, 0x01]), (SHA1, &[0x05])],
+            Some(&[4, 1, 1]),
+        );
         let theirs = x509_ocsp::OcspRequest::from_der(&der).unwrap();
         let ours = OcspRequest::parse(&der).unwrap();
         for (a, b) in ours.cert_ids().zip(theirs.tbs_request.request_list.iter()) {
-            assert_eq!(a.serial.as_der_content(), b.req_cert.serial_number.as_bytes());
+            assert_eq!(
+                a.serial.as_der_content(),
+                b.req_cert.serial_number.as_bytes()
+            );
             assert_eq!(a.issuer_key_hash, b.req_cert.issuer_key_hash.as_bytes());
             assert_eq!(
                 a.hash.oid_content(),
@@ -318,7 +326,10 @@ mod tests {
 
     #[test]
     fn never_panics_on_mutations() {
-        let good = request(&[(SHA1, &[0x01, 0x02]), (SHA256, &[0x03])], Some(&[4, 1, 7]));
+        let good = request(
+            &[(SHA1, &[0x01, 0x02]), (SHA256, &[0x03])],
+            Some(&[4, 1, 7]),
+        );
         // Flip every bit of every byte: parsing must return, never panic.
         for i in 0..good.len() {
             for bit in 0..8 {

@@ -196,7 +196,8 @@ pub fn sign_head(signer: &dyn Signer, tbs: &[u8], tail_len: usize) -> Result<Vec
 /// [`sign_head`]); `alg` is the signature AlgorithmIdentifier DER.
 pub fn assemble_head(tbs: &[u8], alg: &[u8], signature: &[u8], tail_len: usize) -> Vec<u8> {
     let bit_string_len = signature.len() + 1;
-    let basic_len = tbs.len() + alg.len() + der::header_len(bit_string_len) + bit_string_len + tail_len;
+    let basic_len =
+        tbs.len() + alg.len() + der::header_len(bit_string_len) + bit_string_len + tail_len;
     let octets_len = der::header_len(basic_len) + basic_len;
     let response_bytes_len = 2 + BASIC_OID.len() + der::header_len(octets_len) + octets_len;
     let explicit_len = der::header_len(response_bytes_len) + response_bytes_len;
@@ -205,10 +206,18 @@ pub fn assemble_head(tbs: &[u8], alg: &[u8], signature: &[u8], tail_len: usize) 
     let mut out = Vec::with_capacity(total_len + 8 - tail_len);
     der::push_header(&mut out, tag::SEQUENCE, total_len);
     out.extend_from_slice(&[tag::ENUMERATED, 1, 0]); // successful
-    der::push_header(&mut out, tag::context(0), response_bytes_len + der::header_len(response_bytes_len));
+    der::push_header(
+        &mut out,
+        tag::context(0),
+        response_bytes_len + der::header_len(response_bytes_len),
+    );
     der::push_header(&mut out, tag::SEQUENCE, response_bytes_len);
     der::push_tlv(&mut out, tag::OID, BASIC_OID);
-    der::push_header(&mut out, tag::OCTET_STRING, basic_len + der::header_len(basic_len));
+    der::push_header(
+        &mut out,
+        tag::OCTET_STRING,
+        basic_len + der::header_len(basic_len),
+    );
     der::push_header(&mut out, tag::SEQUENCE, basic_len);
     out.extend_from_slice(tbs);
     out.extend_from_slice(alg);

@@ -90,7 +90,10 @@ impl TokenBucket {
     }
 
     fn try_take(&self) -> bool {
-        let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         let refill = now.duration_since(s.1).as_secs_f64() * self.per_sec;
         s.0 = (s.0 + refill).min(self.per_sec);
@@ -227,7 +230,12 @@ impl Service {
         self.metrics.expired.fetch_add(1, Ordering::Relaxed);
         // An alarm, logged at most once a second.
         let last = self.last_expired_log.load(Ordering::Relaxed);
-        if last != now && self.last_expired_log.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        if last != now
+            && self
+                .last_expired_log
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             tracing::error!(
                 next_update = presigned.next_update(),
                 now,

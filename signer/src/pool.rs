@@ -41,7 +41,11 @@ impl SigningPool {
     }
 
     /// Signs `message`, waiting for a free slot.
-    pub async fn sign(&self, signer: &Arc<dyn Signer>, message: Vec<u8>) -> Result<Vec<u8>, SignError> {
+    pub async fn sign(
+        &self,
+        signer: &Arc<dyn Signer>,
+        message: Vec<u8>,
+    ) -> Result<Vec<u8>, SignError> {
         let permit = self
             .permits
             .clone()

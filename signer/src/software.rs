@@ -6,8 +6,8 @@ use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair,
-    Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair,
+    ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair,
 };
 
 use crate::{SignError, SignatureScheme, Signer};
@@ -166,8 +166,9 @@ impl SoftwareKey {
                 {
                     return Self::ecdsa(pair, KeyAlgorithm::EcdsaP256, label);
                 }
-                let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P384_SHA384_ASN1_SIGNING, &der)
-                    .map_err(|e| rejected(label, e))?;
+                let pair =
+                    EcdsaKeyPair::from_private_key_der(&ECDSA_P384_SHA384_ASN1_SIGNING, &der)
+                        .map_err(|e| rejected(label, e))?;
                 Self::ecdsa(pair, KeyAlgorithm::EcdsaP384, label)
             }
             "RSA PRIVATE KEY" => {
@@ -209,7 +210,13 @@ impl SoftwareKey {
             KeyAlgorithm::EcdsaP384 => SignatureScheme::EcdsaP384Sha384,
             _ => SignatureScheme::EcdsaP256Sha256,
         };
-        Ok(Self::assemble(KeyPairKind::Ecdsa(pair), scheme, algorithm, spki, label))
+        Ok(Self::assemble(
+            KeyPairKind::Ecdsa(pair),
+            scheme,
+            algorithm,
+            spki,
+            label,
+        ))
     }
 
     fn rsa(pair: RsaKeyPair, label: &str) -> Result<Self, SignError> {
@@ -342,7 +349,9 @@ mod tests {
     #[test]
     fn rsa_pss_scheme() {
         let pkcs8 = SoftwareKey::generate_pkcs8(KeyAlgorithm::Rsa2048).unwrap();
-        let key = SoftwareKey::from_pkcs8_der(&pkcs8, "pss").unwrap().with_rsa_pss();
+        let key = SoftwareKey::from_pkcs8_der(&pkcs8, "pss")
+            .unwrap()
+            .with_rsa_pss();
         assert_eq!(key.scheme(), SignatureScheme::RsaPssSha256);
         let sig = key.sign(b"m").unwrap();
         let public = raw_public_key(key.public_key_spki_der());

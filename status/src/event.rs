@@ -3,9 +3,9 @@
 //! An event names its issuer by the SHA-256 of the issuer's public key (not by a local
 //! number), so a log can be replayed on another node with another configuration order.
 
+use crate::UnixTime;
 use crate::reason::RevocationReason;
 use crate::serial::{MAX_SERIAL_LEN, Serial};
-use crate::UnixTime;
 
 /// The encoding version written by this build.
 pub const EVENT_FORMAT_VERSION: u8 = 1;
@@ -361,7 +361,10 @@ mod tests {
         );
         let mut bytes = samples()[2].encode();
         bytes[1] = 77;
-        assert_eq!(Event::decode(&bytes), Err(EventDecodeError::UnknownKind(77)));
+        assert_eq!(
+            Event::decode(&bytes),
+            Err(EventDecodeError::UnknownKind(77))
+        );
         let mut bytes = samples()[2].encode();
         bytes[34] = 200; // serial length
         assert!(Event::decode(&bytes).is_err());

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::UnixTime;
 use crate::issuer::{HashAlgorithm, IssuerId};
 use crate::reason::RevocationReason;
 use crate::record::{CertRecord, CertState};
 use crate::serial::Serial;
-use crate::UnixTime;
 
 /// Index key: issuer and serial. 24 bytes, no heap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,7 +62,11 @@ impl IndexEntry {
             generation,
             state,
             reason,
-            flags: if record.precertificate { FLAG_PRECERT } else { 0 },
+            flags: if record.precertificate {
+                FLAG_PRECERT
+            } else {
+                0
+            },
             presigned: None,
         }
     }
@@ -435,7 +439,8 @@ mod tests {
 
     fn response(etag: &[u8]) -> Presigned {
         let mut b = PresignedChunkBuilder::new(Bytes::from_static(b"TAIL"), 64);
-        b.push(100, 200, HashAlgorithm::Sha256, b"HEAD", etag).unwrap();
+        b.push(100, 200, HashAlgorithm::Sha256, b"HEAD", etag)
+            .unwrap();
         b.finish().pop().unwrap()
     }
 
@@ -448,8 +453,10 @@ mod tests {
     #[test]
     fn chunk_records_read_back() {
         let mut b = PresignedChunkBuilder::new(Bytes::from_static(b"-tail"), 0);
-        b.push(1, 2, HashAlgorithm::Sha1, b"first", b"\"e1\"").unwrap();
-        b.push(3, 4, HashAlgorithm::Sha512, b"second", b"\"e2\"").unwrap();
+        b.push(1, 2, HashAlgorithm::Sha1, b"first", b"\"e1\"")
+            .unwrap();
+        b.push(3, 4, HashAlgorithm::Sha512, b"second", b"\"e2\"")
+            .unwrap();
         let r = b.finish();
         assert_eq!(r[0].to_der(), b"first-tail");
         assert_eq!(r[1].to_der(), b"second-tail");

@@ -16,8 +16,8 @@ pub mod serial;
 
 pub use event::{Event, EventDecodeError, EventKind};
 pub use index::{
-    CertKey, ChunkError, IndexEntry, Presigned, PresignedChunk, PresignedChunkBuilder, RecordUpdate,
-    StatusIndex,
+    CertKey, ChunkError, IndexEntry, Presigned, PresignedChunk, PresignedChunkBuilder,
+    RecordUpdate, StatusIndex,
 };
 pub use issuer::{HashAlgorithm, IssuerHashes, IssuerId};
 pub use reason::RevocationReason;

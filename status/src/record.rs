@@ -1,8 +1,8 @@
 //! The state of one certificate and the rules for changing it.
 
+use crate::UnixTime;
 use crate::event::EventKind;
 use crate::reason::RevocationReason;
-use crate::UnixTime;
 
 /// Where a certificate stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
