@@ -68,6 +68,17 @@ pub struct AdminAnswer {
     pub serial: Option<String>,
 }
 
+impl AdminAnswer {
+    fn error(message: String) -> Self {
+        Self {
+            result: None,
+            error: Some(message),
+            issuer: None,
+            serial: None,
+        }
+    }
+}
+
 /// Handles admin commands.
 pub struct Admin {
     issuers: Arc<IssuerSet>,
@@ -180,9 +191,8 @@ impl Admin {
             }
             (None, Some(issuer), Some(serial)) => {
                 let der = pem_cert(issuer, "issuer")?;
-                let (_, bits) = crate::issuers::name_and_key_bits(&der)
+                let key = crate::issuers::cert_key_sha256(&der)
                     .map_err(|e| bad(format!("issuer: not an X.509 certificate: {e}")))?;
-                let key = sha256(&bits);
                 let issuer = self.issuers.by_key_sha256(&key).ok_or_else(|| {
                     Failure(
                         StatusCode::NOT_FOUND,
@@ -250,15 +260,7 @@ impl Admin {
     pub async fn apply(&self, cmd: AdminCommand) -> (StatusCode, AdminAnswer) {
         match self.try_apply(cmd).await {
             Ok(answer) => (StatusCode::OK, answer),
-            Err(Failure(status, error)) => (
-                status,
-                AdminAnswer {
-                    result: None,
-                    error: Some(error),
-                    issuer: None,
-                    serial: None,
-                },
-            ),
+            Err(Failure(status, error)) => (status, AdminAnswer::error(error)),
         }
     }
 
@@ -320,12 +322,7 @@ impl Admin {
         if req.method() != Method::POST || req.uri().path() != "/v1/events" {
             return json(
                 StatusCode::NOT_FOUND,
-                &AdminAnswer {
-                    result: None,
-                    error: Some("use POST /v1/events".into()),
-                    issuer: None,
-                    serial: None,
-                },
+                &AdminAnswer::error("use POST /v1/events".into()),
             );
         }
         let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
@@ -333,12 +330,7 @@ impl Admin {
             Err(_) => {
                 return json(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    &AdminAnswer {
-                        result: None,
-                        error: Some(format!("body larger than {MAX_BODY} bytes")),
-                        issuer: None,
-                        serial: None,
-                    },
+                    &AdminAnswer::error(format!("body larger than {MAX_BODY} bytes")),
                 );
             }
         };
@@ -346,12 +338,7 @@ impl Admin {
             Ok(cmd) => self.apply(cmd).await,
             Err(e) => (
                 StatusCode::BAD_REQUEST,
-                AdminAnswer {
-                    result: None,
-                    error: Some(format!("not a command: {e}")),
-                    issuer: None,
-                    serial: None,
-                },
+                AdminAnswer::error(format!("not a command: {e}")),
             ),
         };
         json(status, &answer)
@@ -367,12 +354,6 @@ fn json(status: StatusCode, answer: &AdminAnswer) -> Response<Full<Bytes>> {
         http::HeaderValue::from_static("application/json"),
     );
     resp
-}
-
-fn sha256(data: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref());
-    out
 }
 
 /// Whether `sig` over `tbs` verifies with the key of the certificate `issuer_der`.

@@ -156,6 +156,12 @@ pub fn name_and_key_bits(cert_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ::der::E
     Ok((name, bits))
 }
 
+/// SHA-256 of a certificate's subjectPublicKey bits: how events and the admin channel
+/// name an issuer.
+pub fn cert_key_sha256(cert_der: &[u8]) -> Result<[u8; 32], ::der::Error> {
+    name_and_key_bits(cert_der).map(|(_, bits)| sha256(&bits))
+}
+
 fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref());

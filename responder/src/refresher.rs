@@ -24,6 +24,7 @@ use revoca_status::{
 use crate::clock::Clock;
 use crate::issuers::{IssuerSet, OcspIssuer};
 use crate::response::{self, ResponseOptions, SingleResponse};
+use crate::service::PRESIGNED_HASH;
 
 /// Refresher settings.
 #[derive(Clone, Debug)]
@@ -148,16 +149,13 @@ impl Refresher {
         let mut builders: HashMap<IssuerId, (PresignedChunkBuilder, Vec<(CertKey, u32)>)> =
             HashMap::new();
         let mut installed = 0u64;
-        let flush = |issuer: IssuerId,
-                     entry: (PresignedChunkBuilder, Vec<(CertKey, u32)>),
+        let flush = |(builder, keys): (PresignedChunkBuilder, Vec<(CertKey, u32)>),
                      installed: &mut u64| {
-            let (builder, keys) = entry;
             for (p, (key, generation)) in builder.finish().into_iter().zip(keys) {
                 if self.index.install(key, generation, p) {
                     *installed += 1;
                 }
             }
-            let _ = issuer;
         };
         self.store.for_each_response(|issuer_key, serial, stored| {
             let Some(issuer) = by_key.get(&issuer_key) else {
@@ -202,11 +200,11 @@ impl Refresher {
             }
             if entry.0.len_bytes() >= (1 << 20) - 1024 {
                 let full = builders.remove(&issuer.id).expect("just used");
-                flush(issuer.id, full, &mut installed);
+                flush(full, &mut installed);
             }
         })?;
-        for (issuer, entry) in builders {
-            flush(issuer, entry, &mut installed);
+        for entry in builders.into_values() {
+            flush(entry, &mut installed);
         }
         self.metrics.loaded.store(installed, Ordering::Relaxed);
         Ok(installed)
@@ -253,14 +251,11 @@ impl Refresher {
                     let due = self.collect(keys);
                     self.sign_all(due);
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if std::time::Instant::now() >= next_scan {
-                        self.scan();
-                        next_scan = std::time::Instant::now() + interval;
+                Err(idle) => {
+                    if idle == RecvTimeoutError::Disconnected {
+                        // No producer left: recv_timeout returns at once, so wait here.
+                        std::thread::sleep(wait);
                     }
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    std::thread::sleep(wait);
                     if std::time::Instant::now() >= next_scan {
                         self.scan();
                         next_scan = std::time::Instant::now() + interval;
@@ -352,7 +347,7 @@ fn sign_part(
     part: &[Due],
     now: UnixTime,
 ) -> Vec<Signed> {
-    let hash = HashAlgorithm::Sha1;
+    let hash = PRESIGNED_HASH;
     let next_update = now + issuer.settings.validity_secs;
     let mut out = Vec::with_capacity(part.len());
     for due in part {
@@ -423,7 +418,7 @@ impl Refresher {
                     fingerprint: StatusFingerprint::of(&s.state),
                     this_update: s.this_update,
                     next_update: s.next_update,
-                    hash: HashAlgorithm::Sha1 as u8,
+                    hash: PRESIGNED_HASH as u8,
                     head: s.head,
                     etag,
                 },

@@ -19,6 +19,10 @@ use crate::issuers::{IssuerSet, NonceMode, OcspIssuer, UnassignedPolicy};
 use crate::request::OcspRequest;
 use crate::response::{self, CertStatus, ErrorStatus, ResponseOptions, SingleResponse};
 
+/// The CertID hash of pre-signed responses (SHA-1, RFC 5019 §2.1.1: what OpenSSL,
+/// browsers and lightweight clients send). Other hashes are signed on demand.
+pub const PRESIGNED_HASH: HashAlgorithm = HashAlgorithm::Sha1;
+
 /// Settings of the answering logic.
 #[derive(Clone, Debug)]
 pub struct ServiceSettings {
@@ -277,7 +281,7 @@ impl Service {
                 }
                 return self.error(ErrorStatus::TryLater);
             }
-            if first.hash == HashAlgorithm::Sha1 || first.hash == self.presigned_hash(&key) {
+            if first.hash == PRESIGNED_HASH {
                 // Assigned but its response is being (re-)signed: never guess.
                 return self.error(ErrorStatus::TryLater);
             }
@@ -342,11 +346,6 @@ impl Service {
             extended_revoke,
             cache_as: None,
         })
-    }
-
-    /// The hash algorithm pre-signed responses use (SHA-1, RFC 5019 §2.1.1).
-    fn presigned_hash(&self, _key: &CertKey) -> HashAlgorithm {
-        HashAlgorithm::Sha1
     }
 
     fn unassigned(&self, issuer: &Arc<OcspIssuer>, request: &OcspRequest<'_>) -> Fast {

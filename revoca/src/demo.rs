@@ -129,12 +129,19 @@ fn name(text: &str) -> Result<Name, String> {
     Name::parse(text).map_err(|e| format!("{text}: {e}"))
 }
 
-fn key_sha256(cert_der: &[u8]) -> Result<[u8; 32], String> {
-    let (_, bits) =
-        revoca_responder::issuers::name_and_key_bits(cert_der).map_err(|e| e.to_string())?;
-    let mut out = [0u8; 32];
-    out.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bits).as_ref());
-    Ok(out)
+/// The issuance event of a demo certificate.
+fn issued(issuer_key_sha256: [u8; 32], serial: Serial, at: UnixTime, not_after: UnixTime) -> Event {
+    Event {
+        issuer_key_sha256,
+        serial,
+        at,
+        kind: EventKind::Issued {
+            not_after,
+            precertificate: false,
+            crl_partition: None,
+            spki_sha256: None,
+        },
+    }
 }
 
 fn rfc3339(t: UnixTime) -> String {
@@ -254,7 +261,8 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
             label,
             name: cn.to_owned(),
             key_alg: alg,
-            key_sha256: key_sha256(&ca_der)?,
+            key_sha256: revoca_responder::issuers::cert_key_sha256(&ca_der)
+                .map_err(|e| e.to_string())?,
             key,
             info,
             cert_path,
@@ -303,17 +311,12 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
         write_file(&path, pem_encode("CERTIFICATE", &der).as_bytes(), false)?;
         let serial =
             Serial::from_unsigned_be(builder.serial().magnitude()).map_err(|e| e.to_string())?;
-        events.push(Event {
-            issuer_key_sha256: ca.key_sha256,
+        events.push(issued(
+            ca.key_sha256,
             serial,
-            at: issued_at,
-            kind: EventKind::Issued {
-                not_after: ee_validity.not_after(),
-                precertificate: false,
-                crl_partition: None,
-                spki_sha256: None,
-            },
-        });
+            issued_at,
+            ee_validity.not_after(),
+        ));
         let status = sample_status(i, ca.allow_hold);
         let (status_name, reason) = match status {
             Some(EventKind::Revoked { reason, .. }) => ("revoked", Some(reason.name())),
@@ -350,17 +353,12 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
         let magnitude = revoca_issuer::random_serial().map_err(|e| e.to_string())?;
         let serial = Serial::from_unsigned_be(&magnitude).map_err(|e| e.to_string())?;
         writeln!(bulk_file, "{}", serial.to_hex()).map_err(io_err(&bulk_path))?;
-        events.push(Event {
-            issuer_key_sha256: tls.key_sha256,
+        events.push(issued(
+            tls.key_sha256,
             serial,
-            at: issued_at,
-            kind: EventKind::Issued {
-                not_after: ee_validity.not_after(),
-                precertificate: false,
-                crl_partition: None,
-                spki_sha256: None,
-            },
-        });
+            issued_at,
+            ee_validity.not_after(),
+        ));
         // About 1% revoked, as in a real WebPKI CA.
         if i % 100 == 99 {
             bulk_revoked += 1;
