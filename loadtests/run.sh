@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Load test of the OCSP GET path with 1,000,000 certificates loaded.
 #
-#   loadtests/run.sh [CERTS] [RUNS] [SECONDS]     (defaults 1000000 3 20)
+#   loadtests/run.sh [CERTS] [RUNS] [SECONDS] [WRK_THREADS]   (defaults 1000000 3 20 2)
 #
 # Starts `revoca demo` (release build) with CERTS certificates, measures its resident
 # memory once ready (and that of a 1,000-certificate demo, to get bytes per certificate),
-# then runs wrk (64 keep-alive connections, 1 thread: the generator shares the 2 cores)
+# then runs wrk (64 keep-alive connections, WRK_THREADS threads; it shares the 2 cores)
 # RUNS times over 100,000 distinct serials and prints each result and the medians.
 # Bounded: every run lasts SECONDS; everything binds 127.0.0.1 only.
 set -euo pipefail
@@ -13,6 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CERTS=${1:-1000000}
 RUNS=${2:-3}
 SECS=${3:-20}
+THREADS=${4:-2}
 OUT=loadtests/out
 BIN=target/release/revoca
 PY=${PYTHON:-python3}
@@ -49,7 +50,7 @@ echo "RSS: ${RSS_SMALL} KiB at 1,000 certs, ${RSS_BIG} KiB at $CERTS certs: ${BY
 $PY loadtests/make_paths.py "$OUT/demo-big" 100000 "$OUT/paths.txt"
 RESULTS=()
 for r in $(seq 1 "$RUNS"); do
-    line=$(wrk -t1 -c64 -d"${SECS}s" --latency -s loadtests/get.lua "http://127.0.0.1:$PORT" -- "$OUT/paths.txt" | grep RESULT)
+    line=$(wrk -t"$THREADS" -c64 -d"${SECS}s" --latency -s loadtests/get.lua "http://127.0.0.1:$PORT" -- "$OUT/paths.txt" | grep RESULT)
     echo "run $r: $line"
     RESULTS+=("$line")
 done

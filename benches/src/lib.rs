@@ -120,9 +120,8 @@ pub fn fixture(certs: usize) -> Fixture {
         );
         let head =
             response::sign_head(issuer.signer.as_ref(), &tbs, issuer.tail.len()).expect("sign");
-        let etag = response::etag(&head, &issuer.tail);
         builder
-            .push(now, now + 96 * 3600, hash, &head, &etag)
+            .push(now, now + 96 * 3600, hash, &head)
             .expect("push");
         keys.push(key);
         requests.push(request_der(

@@ -6,7 +6,9 @@ use revoca_status::{CertRecord, CertState, RevocationReason, Serial, UnixTime};
 /// Version byte of [`encode_record`].
 const RECORD_VERSION: u8 = 1;
 /// Version byte of [`StoredResponse::encode`].
-const RESPONSE_VERSION: u8 = 1;
+const RESPONSE_VERSION: u8 = 2;
+/// The earlier response format, which also stored the ETag; still decoded.
+const RESPONSE_VERSION_WITH_ETAG: u8 = 1;
 
 const FLAG_PRECERT: u8 = 0x01;
 const FLAG_PARTITION: u8 = 0x02;
@@ -148,14 +150,12 @@ pub struct StoredResponse {
     pub hash: u8,
     /// The response DER up to the issuer's shared tail.
     pub head: Vec<u8>,
-    /// The ETag value (quoted).
-    pub etag: Vec<u8>,
 }
 
 impl StoredResponse {
     /// Encodes the response.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(40 + self.head.len() + self.etag.len());
+        let mut out = Vec::with_capacity(28 + self.head.len());
         out.push(RESPONSE_VERSION);
         out.push(self.fingerprint.state);
         out.push(self.fingerprint.reason);
@@ -163,8 +163,6 @@ impl StoredResponse {
         out.extend_from_slice(&self.this_update.to_be_bytes());
         out.extend_from_slice(&self.next_update.to_be_bytes());
         out.push(self.hash);
-        out.push(self.etag.len() as u8);
-        out.extend_from_slice(&self.etag);
         out.extend_from_slice(&self.head);
         out
     }
@@ -172,11 +170,14 @@ impl StoredResponse {
     /// Decodes a response made by [`StoredResponse::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Self, CodecError> {
         let bad = CodecError::Malformed { what: "response" };
-        if bytes.len() < 29 || bytes[0] != RESPONSE_VERSION {
-            return Err(bad);
-        }
-        let etag_len = bytes[28] as usize;
-        if bytes.len() < 29 + etag_len {
+        // Version 1 also stored an ETag (length-prefixed) before the head; it is now
+        // derived from the signature, so a version 1 record's ETag is skipped.
+        let head_start = match bytes.first() {
+            Some(&RESPONSE_VERSION) if bytes.len() >= 28 => 28,
+            Some(&RESPONSE_VERSION_WITH_ETAG) if bytes.len() >= 29 => 29 + bytes[28] as usize,
+            _ => return Err(bad),
+        };
+        if bytes.len() < head_start {
             return Err(bad);
         }
         Ok(Self {
@@ -188,8 +189,7 @@ impl StoredResponse {
             this_update: be_i64(&bytes[11..19]),
             next_update: be_i64(&bytes[19..27]),
             hash: bytes[27],
-            etag: bytes[29..29 + etag_len].to_vec(),
-            head: bytes[29 + etag_len..].to_vec(),
+            head: bytes[head_start..].to_vec(),
         })
     }
 }
@@ -236,13 +236,20 @@ mod tests {
             next_update: 200,
             hash: 0,
             head: vec![0x30, 0x82, 1, 2, 3],
-            etag: b"\"abc\"".to_vec(),
         };
         let enc = r.encode();
         assert_eq!(StoredResponse::decode(&enc).unwrap(), r);
-        for cut in 0..30 {
+        for cut in 0..28 {
             assert!(StoredResponse::decode(&enc[..cut]).is_err(), "cut {cut}");
         }
+        // A version 1 record (with a stored ETag) still loads.
+        let mut v1 = enc[..28].to_vec();
+        v1[0] = RESPONSE_VERSION_WITH_ETAG;
+        v1.push(5);
+        v1.extend_from_slice(b"\"abc\"");
+        v1.extend_from_slice(&r.head);
+        assert_eq!(StoredResponse::decode(&v1).unwrap(), r);
+        assert!(StoredResponse::decode(&v1[..33]).is_err());
     }
 
     #[test]

@@ -281,7 +281,6 @@ mod tests {
             next_update: 2,
             hash: 0,
             head: vec![1, 2, 3],
-            etag: b"\"e\"".to_vec(),
         };
         {
             let store = Store::open(&path).unwrap();

@@ -21,7 +21,7 @@ const RESPONSES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("responses
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// redb page cache size, bytes.
-const STORE_CACHE_BYTES: usize = 32 * 1024 * 1024;
+const STORE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why the store failed. Any of these means the operation did not happen.
 #[derive(Debug, thiserror::Error)]

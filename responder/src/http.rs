@@ -13,12 +13,13 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
+use crate::body::OcspBody;
 use crate::metrics::render_metrics;
 use crate::response::ErrorStatus;
 use crate::service::{Answer, Service};
@@ -50,6 +51,8 @@ pub struct HttpApp {
     settings: HttpSettings,
     ready: Arc<AtomicBool>,
     extra_metrics: Box<dyn Fn() -> String + Send + Sync>,
+    /// `Cache-Control` for the common case max-age = the cap (rendered once).
+    cache_control_at_cap: HeaderValue,
 }
 
 impl std::fmt::Debug for HttpApp {
@@ -80,16 +83,18 @@ impl HttpApp {
         ready: Arc<AtomicBool>,
         extra_metrics: Box<dyn Fn() -> String + Send + Sync>,
     ) -> Self {
+        let cache_control_at_cap = cache_control(i64::from(service.settings().max_age_cap_secs));
         Self {
             service,
             settings,
             ready,
             extra_metrics,
+            cache_control_at_cap,
         }
     }
 
     /// Handles one request.
-    pub async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<OcspBody> {
         let path = req.uri().path();
         match path {
             "/healthz" => return text(StatusCode::OK, "ok\n"),
@@ -157,21 +162,18 @@ impl HttpApp {
             }
             Answer::Cacheable(p) => {
                 let now = self.service.clock().now();
-                let max_age = (p.next_update() - now)
-                    .clamp(0, i64::from(self.service.settings().max_age_cap_secs));
+                let cap = i64::from(self.service.settings().max_age_cap_secs);
+                let max_age = (p.next_update() - now).clamp(0, cap);
                 let etag = p.etag();
                 let not_modified = if_none_match
                     .as_ref()
                     .is_some_and(|v| etag_matches(v.as_bytes(), &etag));
                 let body = if method == Method::HEAD || not_modified {
-                    Bytes::new()
+                    OcspBody::empty()
                 } else {
-                    let mut full = Vec::with_capacity(p.len());
-                    full.extend_from_slice(&p.head());
-                    full.extend_from_slice(p.tail());
-                    Bytes::from(full)
+                    OcspBody::two(p.head(), p.tail().clone())
                 };
-                let mut resp = Response::new(Full::new(body));
+                let mut resp = Response::new(body);
                 let h = resp.headers_mut();
                 h.insert(header::CONTENT_TYPE, OCSP_RESPONSE);
                 if method == Method::HEAD {
@@ -179,14 +181,15 @@ impl HttpApp {
                 }
                 h.insert(
                     header::CACHE_CONTROL,
-                    HeaderValue::from_str(&format!(
-                        "public, no-transform, must-revalidate, max-age={max_age}"
-                    ))
-                    .expect("ascii"),
+                    if max_age == cap {
+                        self.cache_control_at_cap.clone()
+                    } else {
+                        cache_control(max_age)
+                    },
                 );
                 h.insert(header::LAST_MODIFIED, http_date(p.this_update()));
                 h.insert(header::EXPIRES, http_date(now + max_age));
-                if let Ok(v) = HeaderValue::from_maybe_shared(etag) {
+                if let Ok(v) = HeaderValue::from_bytes(&etag) {
                     h.insert(header::ETAG, v);
                 }
                 if not_modified {
@@ -257,8 +260,8 @@ pub fn decode_get_path(encoded: &str) -> Option<Vec<u8>> {
     LENIENT_BASE64.decode(&clean).ok()
 }
 
-fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
+fn text(status: StatusCode, body: &str) -> Response<OcspBody> {
+    let mut resp = Response::new(OcspBody::one(Bytes::copy_from_slice(body.as_bytes())));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -269,14 +272,14 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     resp
 }
 
-fn ocsp_body(status: StatusCode, body: Bytes, method: &Method) -> Response<Full<Bytes>> {
+fn ocsp_body(status: StatusCode, body: Bytes, method: &Method) -> Response<OcspBody> {
     let len = body.len();
     let body = if *method == Method::HEAD {
-        Bytes::new()
+        OcspBody::empty()
     } else {
-        body
+        OcspBody::one(body)
     };
-    let mut resp = Response::new(Full::new(body));
+    let mut resp = Response::new(body);
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, OCSP_RESPONSE);
@@ -287,7 +290,7 @@ fn ocsp_body(status: StatusCode, body: Bytes, method: &Method) -> Response<Full<
     resp
 }
 
-fn error_response(status: ErrorStatus, method: &Method) -> Response<Full<Bytes>> {
+fn error_response(status: ErrorStatus, method: &Method) -> Response<OcspBody> {
     let code = match status {
         ErrorStatus::MalformedRequest => StatusCode::BAD_REQUEST,
         ErrorStatus::TryLater => StatusCode::SERVICE_UNAVAILABLE,
@@ -303,9 +306,35 @@ fn error_response(status: ErrorStatus, method: &Method) -> Response<Full<Bytes>>
     resp
 }
 
+fn cache_control(max_age: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "public, no-transform, must-revalidate, max-age={max_age}"
+    ))
+    .expect("ascii")
+}
+
 fn http_date(unix: i64) -> HeaderValue {
-    let t = std::time::UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64);
-    HeaderValue::from_str(&httpdate::fmt_http_date(t)).expect("http dates are ascii")
+    // Most responses on a thread share thisUpdate (signed in one batch) and `now` moves
+    // once a second, so a two-entry per-thread cache saves formatting on most requests.
+    thread_local! {
+        static RECENT: std::cell::RefCell<[(i64, HeaderValue); 2]> = const {
+            std::cell::RefCell::new([
+                (-1, HeaderValue::from_static("")),
+                (-1, HeaderValue::from_static("")),
+            ])
+        };
+    }
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some((_, v)) = recent.iter().find(|(t, _)| *t == unix) {
+            return v.clone();
+        }
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64);
+        let v = HeaderValue::from_str(&httpdate::fmt_http_date(t)).expect("http dates are ascii");
+        recent.swap(0, 1);
+        recent[0] = (unix, v.clone());
+        v
+    })
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains open connections

@@ -187,13 +187,7 @@ impl Refresher {
             });
             if entry
                 .0
-                .push(
-                    stored.this_update,
-                    stored.next_update,
-                    hash,
-                    &stored.head,
-                    &stored.etag,
-                )
+                .push(stored.this_update, stored.next_update, hash, &stored.head)
                 .is_ok()
             {
                 entry.1.push((key, generation));
@@ -392,20 +386,13 @@ impl Refresher {
         if signed.is_empty() {
             return;
         }
-        let bytes: usize = signed.iter().map(|s| s.head.len() + 32).sum();
+        let bytes: usize = signed.iter().map(|s| s.head.len() + 4).sum();
         let mut builder = PresignedChunkBuilder::new(issuer.tail.clone(), bytes);
         let mut to_store = Vec::with_capacity(signed.len());
         let mut keys = Vec::with_capacity(signed.len());
         for s in signed {
-            let etag = response::etag(&s.head, &issuer.tail);
             if builder
-                .push(
-                    s.this_update,
-                    s.next_update,
-                    HashAlgorithm::Sha1,
-                    &s.head,
-                    &etag,
-                )
+                .push(s.this_update, s.next_update, PRESIGNED_HASH, &s.head)
                 .is_err()
             {
                 continue;
@@ -420,7 +407,6 @@ impl Refresher {
                     next_update: s.next_update,
                     hash: PRESIGNED_HASH as u8,
                     head: s.head,
-                    etag,
                 },
             ));
         }

@@ -239,23 +239,6 @@ pub fn certs_field(certs: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// A strong ETag for a response: a quoted prefix of its SHA-256.
-pub fn etag(head: &[u8], tail: &[u8]) -> Vec<u8> {
-    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-    ctx.update(head);
-    ctx.update(tail);
-    let digest = ctx.finish();
-    let mut out = Vec::with_capacity(18);
-    out.push(b'"');
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in &digest.as_ref()[..8] {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0xf)]);
-    }
-    out.push(b'"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use ::der::{Decode, Encode};
@@ -363,13 +346,5 @@ mod tests {
             let r = x509_ocsp::OcspResponse::from_der(s.der()).unwrap();
             assert!(r.response_bytes.is_none());
         }
-    }
-
-    #[test]
-    fn etag_is_quoted_and_depends_on_content() {
-        let a = etag(b"a", b"t");
-        assert_eq!(a.len(), 18);
-        assert_eq!((a[0], a[17]), (b'"', b'"'));
-        assert_ne!(a, etag(b"b", b"t"));
     }
 }

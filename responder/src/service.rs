@@ -429,9 +429,8 @@ impl Service {
         );
         match plan.cache_as {
             Some((key, hash, generation)) => {
-                let mut chunk = PresignedChunkBuilder::new(issuer.tail.clone(), head.len() + 40);
-                let etag = response::etag(&head, &issuer.tail);
-                if chunk.push(now, next_update, hash, &head, &etag).is_err() {
+                let mut chunk = PresignedChunkBuilder::new(issuer.tail.clone(), head.len() + 4);
+                if chunk.push(now, next_update, hash, &head).is_err() {
                     return Answer::Error(ErrorStatus::InternalError);
                 }
                 let presigned = chunk.finish().remove(0);

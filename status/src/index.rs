@@ -121,50 +121,67 @@ pub struct Presigned {
 
 /// Responses signed together, stored back to back, plus a tail shared by all of them
 /// (the `certs` field of a BasicOCSPResponse: the delegated responder's certificate).
+///
+/// Per-response overhead is 4 bytes: responses signed in one batch share their
+/// thisUpdate/nextUpdate, so those live once per chunk in a small table, and the ETag
+/// is derived from the signature when served rather than stored.
 #[derive(Debug)]
 pub struct PresignedChunk {
     data: Bytes,
     tail: Bytes,
+    /// (thisUpdate, nextUpdate) pairs, indexed by a record's time slot.
+    times: Vec<(u32, u32)>,
+    /// First bytes of SHA-256 of the tail, so the ETag changes when only the tail does.
+    tail_tag: [u8; 4],
 }
 
 // Record layout at `offset` in a chunk:
-// this_update u32 | next_update u32 | hash alg u8 | head_len u16 | etag_len u8 | head | etag
-const RECORD_HEADER: usize = 12;
+// hash alg u8 | time slot u8 | head_len u16 | head
+const RECORD_HEADER: usize = 4;
+/// Distinct (thisUpdate, nextUpdate) pairs one chunk can hold.
+const MAX_TIME_SLOTS: usize = 256;
+/// Signature bytes that go into the ETag. The head ends with the signature, which
+/// differs for every signing of different content (ECDSA even for the same content).
+const ETAG_SIGNATURE_BYTES: usize = 8;
+/// Length of the ETag value, quotes included.
+pub const ETAG_LEN: usize = 2 + 2 * (ETAG_SIGNATURE_BYTES + 4);
 
 impl Presigned {
-    fn header(&self) -> &[u8] {
+    fn header(&self) -> [u8; RECORD_HEADER] {
         let o = self.offset as usize;
-        &self.chunk.data[o..o + RECORD_HEADER]
+        let mut h = [0; RECORD_HEADER];
+        h.copy_from_slice(&self.chunk.data[o..o + RECORD_HEADER]);
+        h
     }
 
-    fn head_range(&self) -> (usize, usize, usize) {
+    fn head_range(&self) -> (usize, usize) {
         let h = self.header();
-        let head_len = u16::from_be_bytes([h[9], h[10]]) as usize;
-        let etag_len = h[11] as usize;
-        let start = self.offset as usize + RECORD_HEADER;
-        (start, head_len, etag_len)
+        let head_len = u16::from_be_bytes([h[2], h[3]]) as usize;
+        (self.offset as usize + RECORD_HEADER, head_len)
+    }
+
+    fn times(&self) -> (u32, u32) {
+        self.chunk.times[usize::from(self.header()[1])]
     }
 
     /// thisUpdate of the response.
     pub fn this_update(&self) -> UnixTime {
-        let h = self.header();
-        UnixTime::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]))
+        UnixTime::from(self.times().0)
     }
 
     /// nextUpdate of the response.
     pub fn next_update(&self) -> UnixTime {
-        let h = self.header();
-        UnixTime::from(u32::from_be_bytes([h[4], h[5], h[6], h[7]]))
+        UnixTime::from(self.times().1)
     }
 
     /// The CertID hash algorithm the response was signed for.
     pub fn hash_algorithm(&self) -> HashAlgorithm {
-        HashAlgorithm::ALL[(self.header()[8] & 3) as usize]
+        HashAlgorithm::ALL[(self.header()[0] & 3) as usize]
     }
 
     /// The response bytes up to the shared tail (zero-copy).
     pub fn head(&self) -> Bytes {
-        let (start, len, _) = self.head_range();
+        let (start, len) = self.head_range();
         self.chunk.data.slice(start..start + len)
     }
 
@@ -183,10 +200,25 @@ impl Presigned {
         self.len() == 0
     }
 
-    /// The strong entity tag, quotes included (zero-copy).
-    pub fn etag(&self) -> Bytes {
-        let (start, len, etag_len) = self.head_range();
-        self.chunk.data.slice(start + len..start + len + etag_len)
+    /// The strong entity tag, quotes included: the last signature bytes of the head and
+    /// a tag of the tail, in hex. Built on the stack; nothing is stored per response.
+    pub fn etag(&self) -> [u8; ETAG_LEN] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let (start, len) = self.head_range();
+        let head = &self.chunk.data[start..start + len];
+        let sig = &head[head.len().saturating_sub(ETAG_SIGNATURE_BYTES)..];
+        let mut out = [b'"'; ETAG_LEN];
+        let mut at = 1;
+        let padding = [0u8; ETAG_SIGNATURE_BYTES];
+        let sig_padded = padding[..ETAG_SIGNATURE_BYTES - sig.len()]
+            .iter()
+            .chain(sig);
+        for &b in sig_padded.chain(&self.chunk.tail_tag) {
+            out[at] = HEX[usize::from(b >> 4)];
+            out[at + 1] = HEX[usize::from(b & 0xf)];
+            at += 2;
+        }
+        out
     }
 
     /// The whole DER response in one buffer (copies; for tests and the store).
@@ -198,48 +230,63 @@ impl Presigned {
     }
 }
 
-/// Collects responses signed together into one [`PresignedChunk`].
+/// Collects responses signed together into [`PresignedChunk`]s (usually one; a new
+/// chunk starts when the current one runs out of offsets or time slots).
 #[derive(Debug)]
 pub struct PresignedChunkBuilder {
-    data: Vec<u8>,
-    offsets: Vec<u32>,
     tail: Bytes,
+    tail_tag: [u8; 4],
+    capacity_bytes: usize,
+    data: Vec<u8>,
+    times: Vec<(u32, u32)>,
+    offsets: Vec<u32>,
+    /// Chunks already filled, with the offsets of their responses.
+    done: Vec<(Arc<PresignedChunk>, Vec<u32>)>,
+    bytes_done: usize,
 }
 
 /// Why a response cannot go into a chunk.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
-    /// A head or etag longer than the record format allows.
-    #[error("response part too long for the chunk format ({0} bytes)")]
+    /// A head longer than the record format allows (64 KiB).
+    #[error("response too long for the chunk format ({0} bytes)")]
     TooLong(usize),
-    /// The chunk would pass 4 GiB.
-    #[error("chunk is full")]
-    Full,
 }
+
+/// Bytes a chunk may hold before the builder starts another (offsets are u32).
+const MAX_CHUNK_BYTES: usize = u32::MAX as usize;
 
 impl PresignedChunkBuilder {
     /// A builder whose responses all end with `tail`.
     pub fn new(tail: Bytes, capacity_bytes: usize) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &tail);
+        let mut tail_tag = [0; 4];
+        tail_tag.copy_from_slice(&digest.as_ref()[..4]);
         Self {
-            data: Vec::with_capacity(capacity_bytes),
-            offsets: Vec::new(),
             tail,
+            tail_tag,
+            capacity_bytes: capacity_bytes.min(MAX_CHUNK_BYTES),
+            data: Vec::with_capacity(capacity_bytes.min(MAX_CHUNK_BYTES)),
+            times: Vec::new(),
+            offsets: Vec::new(),
+            done: Vec::new(),
+            bytes_done: 0,
         }
     }
 
     /// Bytes used so far.
     pub fn len_bytes(&self) -> usize {
-        self.data.len()
+        self.bytes_done + self.data.len()
     }
 
     /// Number of responses pushed.
     pub fn len(&self) -> usize {
-        self.offsets.len()
+        self.offsets.len() + self.done.iter().map(|(_, o)| o.len()).sum::<usize>()
     }
 
     /// Whether nothing was pushed.
     pub fn is_empty(&self) -> bool {
-        self.offsets.is_empty()
+        self.len() == 0
     }
 
     /// Appends one response: `head` is its DER up to the shared tail.
@@ -249,39 +296,63 @@ impl PresignedChunkBuilder {
         next_update: UnixTime,
         hash: HashAlgorithm,
         head: &[u8],
-        etag: &[u8],
     ) -> Result<(), ChunkError> {
         let head_len = u16::try_from(head.len()).map_err(|_| ChunkError::TooLong(head.len()))?;
-        let etag_len = u8::try_from(etag.len()).map_err(|_| ChunkError::TooLong(etag.len()))?;
-        let offset = u32::try_from(self.data.len()).map_err(|_| ChunkError::Full)?;
-        self.data
-            .extend_from_slice(&to_u32_secs(this_update).to_be_bytes());
-        self.data
-            .extend_from_slice(&to_u32_secs(next_update).to_be_bytes());
+        let times = (to_u32_secs(this_update), to_u32_secs(next_update));
+        let slot = match self.times.iter().position(|t| *t == times) {
+            Some(slot) => slot,
+            None => {
+                if self.times.len() == MAX_TIME_SLOTS {
+                    self.seal();
+                }
+                self.times.push(times);
+                self.times.len() - 1
+            }
+        };
+        if self.data.len() + RECORD_HEADER + head.len() > MAX_CHUNK_BYTES {
+            self.seal();
+            return self.push(this_update, next_update, hash, head);
+        }
+        // Fits: the check above bounds data.len() by u32::MAX.
+        let offset = self.data.len() as u32;
         self.data.push(hash as u8);
+        self.data.push(slot as u8);
         self.data.extend_from_slice(&head_len.to_be_bytes());
-        self.data.push(etag_len);
         self.data.extend_from_slice(head);
-        self.data.extend_from_slice(etag);
         self.offsets.push(offset);
         Ok(())
     }
 
-    /// Freezes the chunk; the responses come back in push order.
-    pub fn finish(self) -> Vec<Presigned> {
-        let mut data = self.data;
+    /// Closes the current chunk and starts an empty one.
+    fn seal(&mut self) {
+        let mut data = std::mem::replace(
+            &mut self.data,
+            Vec::with_capacity(self.capacity_bytes.saturating_sub(self.bytes_done)),
+        );
         data.shrink_to_fit();
+        self.bytes_done += data.len();
         let chunk = Arc::new(PresignedChunk {
             data: Bytes::from(data),
-            tail: self.tail,
+            tail: self.tail.clone(),
+            times: std::mem::take(&mut self.times),
+            tail_tag: self.tail_tag,
         });
-        self.offsets
-            .into_iter()
-            .map(|offset| Presigned {
+        self.done.push((chunk, std::mem::take(&mut self.offsets)));
+    }
+
+    /// Freezes the chunk(s); the responses come back in push order.
+    pub fn finish(mut self) -> Vec<Presigned> {
+        if !self.offsets.is_empty() {
+            self.seal();
+        }
+        let mut out = Vec::with_capacity(self.len());
+        for (chunk, offsets) in self.done {
+            out.extend(offsets.into_iter().map(|offset| Presigned {
                 chunk: Arc::clone(&chunk),
                 offset,
-            })
-            .collect()
+            }));
+        }
+        out
     }
 }
 
@@ -437,10 +508,9 @@ mod tests {
         }
     }
 
-    fn response(etag: &[u8]) -> Presigned {
+    fn response(head: &[u8]) -> Presigned {
         let mut b = PresignedChunkBuilder::new(Bytes::from_static(b"TAIL"), 64);
-        b.push(100, 200, HashAlgorithm::Sha256, b"HEAD", etag)
-            .unwrap();
+        b.push(100, 200, HashAlgorithm::Sha256, head).unwrap();
         b.finish().pop().unwrap()
     }
 
@@ -453,17 +523,55 @@ mod tests {
     #[test]
     fn chunk_records_read_back() {
         let mut b = PresignedChunkBuilder::new(Bytes::from_static(b"-tail"), 0);
-        b.push(1, 2, HashAlgorithm::Sha1, b"first", b"\"e1\"")
-            .unwrap();
-        b.push(3, 4, HashAlgorithm::Sha512, b"second", b"\"e2\"")
-            .unwrap();
+        b.push(1, 2, HashAlgorithm::Sha1, b"first").unwrap();
+        b.push(3, 4, HashAlgorithm::Sha512, b"second").unwrap();
+        b.push(1, 2, HashAlgorithm::Sha256, b"third").unwrap();
         let r = b.finish();
         assert_eq!(r[0].to_der(), b"first-tail");
         assert_eq!(r[1].to_der(), b"second-tail");
         assert_eq!((r[1].this_update(), r[1].next_update()), (3, 4));
+        assert_eq!((r[2].this_update(), r[2].next_update()), (1, 2));
         assert_eq!(r[1].hash_algorithm(), HashAlgorithm::Sha512);
-        assert_eq!(&r[0].etag()[..], b"\"e1\"");
         assert_eq!(r[1].len(), 11);
+        // ETag: quoted hex of the head's last 8 bytes ("econd" zero-padded) + tail tag.
+        let etag = r[1].etag();
+        assert_eq!(&etag[..17], b"\"00007365636f6e64");
+    }
+
+    #[test]
+    fn etags_differ_by_head_and_by_tail() {
+        let mk = |tail: &'static [u8], head: &[u8]| {
+            let mut b = PresignedChunkBuilder::new(Bytes::from_static(tail), 0);
+            b.push(1, 2, HashAlgorithm::Sha1, head).unwrap();
+            b.finish().pop().unwrap().etag()
+        };
+        let a = mk(b"t1", b"signature-aaaaaaaa");
+        assert_eq!(a, mk(b"t1", b"signature-aaaaaaaa"));
+        assert_ne!(a, mk(b"t1", b"signature-aaaaaaab"));
+        assert_ne!(a, mk(b"t2", b"signature-aaaaaaaa"));
+        assert_eq!((a[0], a[ETAG_LEN - 1]), (b'"', b'"'));
+        assert!(a[1..ETAG_LEN - 1].iter().all(u8::is_ascii_hexdigit));
+    }
+
+    #[test]
+    fn builder_spills_into_new_chunk_when_time_slots_run_out() {
+        let mut b = PresignedChunkBuilder::new(Bytes::from_static(b"T"), 0);
+        for i in 0..600u32 {
+            b.push(
+                i64::from(i),
+                i64::from(i) + 10,
+                HashAlgorithm::Sha1,
+                &i.to_be_bytes(),
+            )
+            .unwrap();
+        }
+        let r = b.finish();
+        assert_eq!(r.len(), 600);
+        for (i, p) in r.iter().enumerate() {
+            assert_eq!(p.this_update(), i as i64);
+            assert_eq!(p.next_update(), i as i64 + 10);
+            assert_eq!(p.head()[..], (i as u32).to_be_bytes());
+        }
     }
 
     #[test]
@@ -474,7 +582,7 @@ mod tests {
             idx.set_record(key(1), &good),
             RecordUpdate::Inserted { generation: 1 }
         );
-        assert!(idx.install(key(1), 1, response(b"\"a\"")));
+        assert!(idx.install(key(1), 1, response(b"a")));
         assert!(idx.get(&key(1)).unwrap().presigned().is_some());
         assert_eq!(idx.set_record(key(1), &good), RecordUpdate::Unchanged);
         assert!(idx.get(&key(1)).unwrap().presigned().is_some());
@@ -492,14 +600,14 @@ mod tests {
         assert!(e.presigned().is_none(), "old response must be withdrawn");
         assert_eq!(e.state(), revoked.state);
         // A response signed for generation 1 (good) arrives late: refused.
-        assert!(!idx.install(key(1), 1, response(b"\"old\"")));
-        assert!(idx.install(key(1), 2, response(b"\"new\"")));
+        assert!(!idx.install(key(1), 1, response(b"old")));
+        assert!(idx.install(key(1), 2, response(b"new")));
         assert_eq!(
-            &idx.get(&key(1)).unwrap().presigned().unwrap().etag()[..],
-            b"\"new\""
+            &idx.get(&key(1)).unwrap().presigned().unwrap().head()[..],
+            b"new"
         );
         // Unknown serial: nothing to install into.
-        assert!(!idx.install(key(9), 1, response(b"\"x\"")));
+        assert!(!idx.install(key(9), 1, response(b"x")));
         assert!(idx.with_entry(&key(9), |_| ()).is_none());
     }
 
@@ -508,7 +616,7 @@ mod tests {
         let idx = StatusIndex::default();
         let pre = CertRecord::issued(1000, true, None);
         idx.set_record(key(2), &pre);
-        assert!(idx.install(key(2), 1, response(b"\"p\"")));
+        assert!(idx.install(key(2), 1, response(b"p")));
         let fin = CertRecord::issued(1000, false, None);
         assert_eq!(idx.set_record(key(2), &fin), RecordUpdate::Unchanged);
         let e = idx.get(&key(2)).unwrap();
