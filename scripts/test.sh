@@ -70,16 +70,18 @@ if [[ ! -x $PY ]]; then
     python3 -m venv --system-site-packages "$VENV"
 fi
 if ! "$PY" - <<'EOF' >/dev/null 2>&1
-import pytest, pytest_timeout, cryptography
+import pytest, pytest_timeout, cryptography, acme, josepy
 major = int(cryptography.__version__.split(".")[0])
 assert major >= 43, cryptography.__version__  # *_utc accessors on OCSP objects
+from importlib.metadata import version
+assert int(version("acme").split(".")[0]) >= 5, version("acme")  # ACME revocation client
 EOF
 then
     log "installing Python test dependencies into $VENV"
     "$PY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    "$PY" -m pip install -q "pytest>=7" "pytest-timeout>=2" "cryptography>=43"
+    "$PY" -m pip install -q "pytest>=7" "pytest-timeout>=2" "cryptography>=43" "acme>=5"
 fi
-"$PY" -c 'import pytest, pytest_timeout, cryptography' \
+"$PY" -c 'import pytest, pytest_timeout, cryptography, acme, josepy' \
     || die "Python test dependencies are not importable from $VENV"
 
 # ---------------------------------------------------------------- Rust checks

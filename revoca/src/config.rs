@@ -39,6 +39,44 @@ pub struct Config {
     /// The issuers answered for (at least one).
     #[serde(rename = "issuer")]
     pub issuers: Vec<IssuerConfig>,
+    /// The RA intake (HTTPS API, ACME revokeCert); omit to run without one.
+    #[serde(default)]
+    pub ra: Option<RaConfig>,
+}
+
+/// `[ra]`: the registration-authority intake.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaConfig {
+    /// Address the RA HTTPS server listens on (e.g. `127.0.0.1:8443`).
+    pub listen: SocketAddr,
+    /// External base URL of the RA (`https://host:port`); ACME URLs are built on it.
+    pub url: String,
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// Trust anchors for operator client certificates (PEM files).
+    pub client_ca: Vec<PathBuf>,
+    /// Operators: a JSON array of `{name, role, cert_sha256}`.
+    pub operators: PathBuf,
+    /// The RA store file (redb).
+    pub store: PathBuf,
+    /// Directory of the hash-chained audit log.
+    pub audit_dir: PathBuf,
+    /// Suspension period before automatic revocation, days (default 30).
+    #[serde(default = "default_hold_days")]
+    pub hold_days: u32,
+    /// Seconds between checks for ended suspensions (default 60).
+    #[serde(default = "default_hold_check")]
+    pub hold_check_interval_secs: u64,
+}
+
+fn default_hold_days() -> u32 {
+    30
+}
+fn default_hold_check() -> u64 {
+    60
 }
 
 /// `[refresh]`
@@ -116,6 +154,23 @@ pub struct IssuerConfig {
     /// Whether suspension (certificateHold) is allowed (default false).
     #[serde(default)]
     pub allow_hold: bool,
+    /// The CA's own key (PEM), needed only to issue through the RA (default: none).
+    #[serde(default)]
+    pub ca_key: Option<PathBuf>,
+    /// Certificate profiles the RA issues under with this CA (default: none).
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// OCSP URL written into issued certificates (default: `http://LISTEN` + path_prefix).
+    #[serde(default)]
+    pub ocsp_url: Option<String>,
+    /// caIssuers URL written into issued certificates (default:
+    /// `http://LISTEN/ca/NAME.crt`).
+    #[serde(default)]
+    pub ca_issuers_url: Option<String>,
+    /// Base URL of this CA's CRLs; the profile's partition file name is appended
+    /// (default: `http://LISTEN/crl/NAME/`).
+    #[serde(default)]
+    pub crl_base_url: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -215,6 +270,17 @@ impl Config {
             if let Some(p) = &mut i.responder_cert {
                 fix(p);
             }
+            if let Some(p) = &mut i.ca_key {
+                fix(p);
+            }
+        }
+        if let Some(ra) = &mut self.ra {
+            fix(&mut ra.cert);
+            fix(&mut ra.key);
+            fix(&mut ra.operators);
+            fix(&mut ra.store);
+            fix(&mut ra.audit_dir);
+            ra.client_ca.iter_mut().for_each(fix);
         }
     }
 

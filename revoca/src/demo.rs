@@ -40,13 +40,15 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
     /// Number of sample certificates.
     pub certs: usize,
+    /// Where the RA serves HTTPS (default: a free loopback port, chosen at each start).
+    pub ra_listen: Option<SocketAddr>,
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
 
-fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), String> {
+pub(crate) fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -69,20 +71,29 @@ pub fn prepare(opts: &DemoOptions) -> Result<(Config, PathBuf), String> {
     let dir = opts.dir.canonicalize().map_err(io_err(&opts.dir))?;
     let manifest_path = dir.join("manifest.json");
     let config_path = dir.join("config.toml");
+    let ra_listen = match opts.ra_listen {
+        Some(a) => a,
+        None => crate::demo_ra::free_loopback_addr()?,
+    };
     if manifest_path.exists() && config_path.exists() {
-        reuse(&dir, opts.listen)?;
+        reuse(&dir, opts.listen, ra_listen)?;
     } else {
-        create(&dir, opts)?;
+        create(&dir, opts, ra_listen)?;
     }
     let config = Config::load(&config_path).map_err(|e| e.to_string())?;
     Ok((config, manifest_path))
 }
 
 /// Points an existing demo at a (possibly new) listen address.
-fn reuse(dir: &Path, listen: SocketAddr) -> Result<(), String> {
+fn reuse(dir: &Path, listen: SocketAddr, ra_listen: SocketAddr) -> Result<(), String> {
     let config_path = dir.join("config.toml");
     let mut config = Config::load(&config_path).map_err(|e| e.to_string())?;
     config.listen = listen;
+    let ra_url = crate::demo_ra::ra_url(ra_listen);
+    if let Some(ra) = &mut config.ra {
+        ra.listen = ra_listen;
+        ra.url = ra_url.clone();
+    }
     let text = toml::to_string(&config).map_err(|e| e.to_string())?;
     write_file(&config_path, text.as_bytes(), false)?;
     let manifest_path = dir.join("manifest.json");
@@ -91,6 +102,10 @@ fn reuse(dir: &Path, listen: SocketAddr) -> Result<(), String> {
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let url = ocsp_url(listen);
     manifest["ocsp_url"] = json!(url);
+    if manifest.get("ra_url").is_some() {
+        manifest["ra_url"] = json!(ra_url);
+        manifest["acme_directory"] = json!(format!("{ra_url}/acme/directory"));
+    }
     if let Some(issuers) = manifest["issuers"].as_array_mut() {
         for i in issuers {
             i["ocsp_url"] = json!(url);
@@ -130,7 +145,12 @@ fn name(text: &str) -> Result<Name, String> {
 }
 
 /// The issuance event of a demo certificate.
-fn issued(issuer_key_sha256: [u8; 32], serial: Serial, at: UnixTime, not_after: UnixTime) -> Event {
+pub(crate) fn issued(
+    issuer_key_sha256: [u8; 32],
+    serial: Serial,
+    at: UnixTime,
+    not_after: UnixTime,
+) -> Event {
     Event {
         issuer_key_sha256,
         serial,
@@ -176,7 +196,7 @@ fn sample_status(i: usize, allow_hold: bool) -> Option<EventKind> {
     }
 }
 
-fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
+fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), String> {
     let started = std::time::Instant::now();
     let now = revoca_responder::Clock::system().now();
     let url = ocsp_url(opts.listen);
@@ -309,6 +329,14 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
         let der = builder.build(&ca.key).map_err(|e| e.to_string())?;
         let path = dir.join(format!("samples/{i:04}.pem"));
         write_file(&path, pem_encode("CERTIFICATE", &der).as_bytes(), false)?;
+        // The subscriber's key, so demos and tests can use the key-based revocation
+        // channels (ACME revokeCert, key compromise).
+        let key_path = dir.join(format!("samples/{i:04}.key.pem"));
+        write_file(
+            &key_path,
+            pem_encode("PRIVATE KEY", &pkcs8).as_bytes(),
+            true,
+        )?;
         let serial =
             Serial::from_unsigned_be(builder.serial().magnitude()).map_err(|e| e.to_string())?;
         events.push(issued(
@@ -333,6 +361,7 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
         }
         samples.push(json!({
             "cert": path,
+            "key": key_path,
             "issuer": ca.cert_path,
             "serial": serial.to_hex(),
             "status": status_name,
@@ -340,6 +369,23 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
             "revocation_time": status.map(|_| rfc3339(now)),
         }));
     }
+    flush(&mut events)?;
+
+    // The RA: server and operator certificates from the TLS CA.
+    let ra = crate::demo_ra::create(
+        dir,
+        &crate::demo_ra::IssuingCa {
+            key: &cas[0].key,
+            info: &cas[0].info,
+            key_sha256: cas[0].key_sha256,
+            ocsp_url: &url,
+            cert_path: &cas[0].cert_path,
+        },
+        ra_listen,
+        &validity(years(1))?,
+        issued_at,
+    )?;
+    events.extend(ra.events.iter().copied());
     flush(&mut events)?;
 
     // Bulk: serial assignments of the TLS CA, only in the store.
@@ -402,8 +448,14 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
                 unassigned: "unauthorized".into(),
                 nonce: "ignore".into(),
                 allow_hold: ca.allow_hold,
+                ca_key: Some(dir.join(format!("keys/{}-ca.key.pem", ca.label))),
+                profiles: crate::demo_ra::demo_profiles(ca.label),
+                ocsp_url: None,
+                ca_issuers_url: None,
+                crl_base_url: None,
             })
             .collect(),
+        ra: Some(ra.config.clone()),
     };
     let config_path = dir.join("config.toml");
     let text = toml::to_string(&config).map_err(|e| e.to_string())?;
@@ -433,6 +485,10 @@ fn create(dir: &Path, opts: &DemoOptions) -> Result<(), String> {
         "validity_hours": VALIDITY_HOURS,
         "max_age_cap_secs": MAX_AGE_CAP_SECS,
         "admin_socket": dir.join("admin.sock"),
+        "ra_url": ra.config.url,
+        "acme_directory": format!("{}/acme/directory", ra.config.url),
+        "operators": ra.operators,
+        "audit_dir": ra.config.audit_dir,
         "config": config_path,
         "store": store_path,
     });

@@ -2,12 +2,19 @@
 //!
 //! - `revoca demo [--dir D] [--listen ADDR] [--certs N]`: demo PKI + server.
 //! - `revoca serve --config FILE`: the server from a TOML configuration.
-//! - `revoca revoke|hold|release|update-reason`: life-cycle commands to a running server.
+//! - `revoca revoke|hold|release`: life-cycle commands through the RA API (or the admin
+//!   socket with `--socket`); `revoca update-reason` through the admin socket.
+//! - `revoca ra profiles|submit|approve|reject|list|audit|subscriber-revoke|key-compromise`:
+//!   the RA API as an operator (credentials from the demo's manifest).
+//! - `revoca audit verify`: checks the hash-chained audit log.
 
 #![forbid(unsafe_code)]
 
 mod config;
 mod demo;
+mod demo_ra;
+mod ra_cli;
+mod ra_wiring;
 mod serve;
 
 use std::net::SocketAddr;
@@ -41,6 +48,9 @@ enum Command {
         /// Number of sample certificates (the first 1,000 are PEM files).
         #[arg(long, default_value_t = 1000)]
         certs: usize,
+        /// Address the RA serves HTTPS on (default: a free loopback port, in the manifest).
+        #[arg(long)]
+        ra_listen: Option<SocketAddr>,
     },
     /// Serve OCSP from a TOML configuration (see docs/configuration.md).
     Serve {
@@ -52,9 +62,10 @@ enum Command {
     Revoke {
         #[command(flatten)]
         target: Target,
-        /// RFC 5280 reason name, e.g. keyCompromise, superseded, cessationOfOperation.
+        /// RFC 5280 reason name, e.g. keyCompromise, superseded, cessationOfOperation
+        /// (default unspecified).
         #[arg(long)]
-        reason: String,
+        reason: Option<String>,
         /// When the key was compromised (RFC 3339), for keyCompromise.
         #[arg(long)]
         invalidity_date: Option<String>,
@@ -69,6 +80,16 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Registration authority: requests, approvals, subscriber channels.
+    Ra {
+        #[command(subcommand)]
+        command: RaCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Change the reason of a revoked certificate (e.g. to keyCompromise).
     UpdateReason {
         #[command(flatten)]
@@ -82,15 +103,131 @@ enum Command {
     },
 }
 
+/// Registration-authority commands.
+#[derive(Subcommand, Debug)]
+enum RaCommand {
+    /// List the certificate profiles.
+    Profiles {
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Submit (and verify) a certificate request; prints the request id last.
+    Submit {
+        #[command(flatten)]
+        who: Who,
+        /// Profile name (see `revoca ra profiles`).
+        #[arg(long)]
+        profile: String,
+        /// PKCS#10 request (PEM).
+        #[arg(long)]
+        csr: PathBuf,
+        /// Subject fields (a JSON object).
+        #[arg(long)]
+        subject: Option<PathBuf>,
+        /// Requested validity, days (capped by the profile).
+        #[arg(long)]
+        validity_days: Option<u32>,
+    },
+    /// Approve a request (another operator than its verifier); prints the certificate.
+    Approve {
+        #[command(flatten)]
+        who: Who,
+        /// Request id.
+        id: u64,
+    },
+    /// Reject a request.
+    Reject {
+        #[command(flatten)]
+        who: Who,
+        /// Request id.
+        id: u64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List recent requests.
+    List {
+        #[command(flatten)]
+        who: Who,
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Print recent audit records (auditors).
+    Audit {
+        #[command(flatten)]
+        who: Who,
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Revoke as the subscriber, with the revocation code given at issuance.
+    SubscriberRevoke {
+        /// The demo directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// The revocation code.
+        #[arg(long)]
+        code: String,
+        /// Reason (default unspecified).
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// Report a compromised key, proven by a CSR signed with it: revokes every
+    /// certificate with the key and blocks it.
+    KeyCompromise {
+        #[command(flatten)]
+        who: Who,
+        /// A PKCS#10 request signed by the compromised key (PEM).
+        #[arg(long)]
+        proof: PathBuf,
+        /// A certificate with that key not issued through the RA (PEM), optional.
+        #[arg(long)]
+        cert: Option<PathBuf>,
+    },
+}
+
+/// Audit log commands.
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the hash chain; exits 0 only for an intact log.
+    Verify {
+        /// The demo directory (uses its manifest's audit_dir).
+        #[arg(long, required_unless_present = "audit_dir")]
+        dir: Option<PathBuf>,
+        /// The audit log directory (instead of --dir).
+        #[arg(long)]
+        audit_dir: Option<PathBuf>,
+    },
+}
+
+/// The RA and the operator acting.
+#[derive(Args, Debug)]
+struct Who {
+    /// The demo directory (its manifest names the RA URL and the operators).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Operator name (see manifest.json "operators").
+    #[arg(long = "as")]
+    operator: Option<String>,
+}
+
 /// Which certificate, and which running server.
 #[derive(Args, Debug)]
 struct Target {
     /// The demo directory of the running server (uses DIR/admin.sock).
     #[arg(long, required_unless_present = "socket")]
     dir: Option<PathBuf>,
-    /// The admin socket of the running server (instead of --dir).
+    /// The admin socket of the running server (instead of the RA API).
     #[arg(long)]
     socket: Option<PathBuf>,
+    /// Operator name for the RA API (default: an officer to revoke, the RA head to
+    /// hold or release).
+    #[arg(long = "as")]
+    operator: Option<String>,
     /// The certificate (PEM file).
     #[arg(long, conflicts_with_all = ["issuer", "serial"], required_unless_present = "serial")]
     cert: Option<PathBuf>,
@@ -175,6 +312,121 @@ fn run_admin(
     }
 }
 
+/// revoke/hold/release: through the RA API when the demo has one (and no --socket was
+/// given), else through the admin socket.
+fn run_lifecycle(
+    action: &str,
+    target: &Target,
+    reason: Option<String>,
+    invalidity_date: Option<String>,
+) -> ExitCode {
+    if target.socket.is_none()
+        && let Some(dir) = &target.dir
+    {
+        match ra_cli::RaTarget::from_dir(dir) {
+            Ok(Some(ra)) => {
+                let result = ra_cli::cert_fields(
+                    target.cert.as_ref(),
+                    target.issuer.as_ref(),
+                    target.serial.as_ref(),
+                    dir,
+                )
+                .and_then(|body| {
+                    ra_cli::lifecycle(
+                        &ra,
+                        action,
+                        target.operator.as_deref(),
+                        body,
+                        reason.as_deref(),
+                        invalidity_date.as_deref(),
+                    )
+                });
+                return ra_cli::finish(action, result);
+            }
+            Ok(None) => {}
+            Err(e) => return fail(action, e),
+        }
+    }
+    let reason = if action == "revoke" {
+        Some(reason.unwrap_or_else(|| "unspecified".into()))
+    } else {
+        reason
+    };
+    run_admin(action, target, reason, invalidity_date)
+}
+
+fn run_ra(command: RaCommand) -> ExitCode {
+    let target = |dir: &std::path::Path| -> Result<ra_cli::RaTarget, String> {
+        ra_cli::RaTarget::from_dir(dir)?
+            .ok_or_else(|| format!("{} has no RA (no ra_url in manifest.json)", dir.display()))
+    };
+    let need_as = |who: &Who| -> Result<String, String> {
+        who.operator
+            .clone()
+            .ok_or_else(|| "give the operator with --as NAME".to_owned())
+    };
+    let (context, result) = match command {
+        RaCommand::Profiles { who } => (
+            "ra profiles",
+            target(&who.dir).and_then(|t| ra_cli::profiles(&t, who.operator.as_deref())),
+        ),
+        RaCommand::Submit {
+            who,
+            profile,
+            csr,
+            subject,
+            validity_days,
+        } => (
+            "ra submit",
+            target(&who.dir).and_then(|t| {
+                ra_cli::submit(
+                    &t,
+                    &need_as(&who)?,
+                    &profile,
+                    &csr,
+                    subject.as_deref(),
+                    validity_days,
+                )
+            }),
+        ),
+        RaCommand::Approve { who, id } => (
+            "ra approve",
+            target(&who.dir).and_then(|t| ra_cli::approve(&t, &need_as(&who)?, id)),
+        ),
+        RaCommand::Reject { who, id, reason } => (
+            "ra reject",
+            target(&who.dir).and_then(|t| ra_cli::reject(&t, &need_as(&who)?, id, &reason)),
+        ),
+        RaCommand::List { who, limit } => (
+            "ra list",
+            target(&who.dir).and_then(|t| ra_cli::list(&t, who.operator.as_deref(), limit)),
+        ),
+        RaCommand::Audit { who, limit } => (
+            "ra audit",
+            target(&who.dir).and_then(|t| ra_cli::audit(&t, who.operator.as_deref(), limit)),
+        ),
+        RaCommand::SubscriberRevoke {
+            dir,
+            cert,
+            code,
+            reason,
+        } => (
+            "ra subscriber-revoke",
+            target(&dir).and_then(|t| {
+                let body = ra_cli::cert_fields(Some(&cert), None, None, &dir)?;
+                ra_cli::subscriber_revoke(&t, body, &code, &reason)
+            }),
+        ),
+        RaCommand::KeyCompromise { who, proof, cert } => (
+            "ra key-compromise",
+            target(&who.dir).and_then(|t| {
+                ra_cli::key_compromise(&t, who.operator.as_deref(), &proof, cert.as_deref())
+            }),
+        ),
+    };
+    ra_cli::finish(context, result)
+}
+
 fn fail(context: &str, e: impl std::fmt::Display) -> ExitCode {
     eprintln!("revoca {context}: {e}");
     ExitCode::FAILURE
@@ -183,13 +435,23 @@ fn fail(context: &str, e: impl std::fmt::Display) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo { dir, listen, certs } => {
+        Command::Demo {
+            dir,
+            listen,
+            certs,
+            ra_listen,
+        } => {
             init_logging();
             let hooks = match serve::TestHooks::from_env() {
                 Ok(h) => h,
                 Err(e) => return fail("demo", e),
             };
-            let opts = demo::DemoOptions { dir, listen, certs };
+            let opts = demo::DemoOptions {
+                dir,
+                listen,
+                certs,
+                ra_listen,
+            };
             let (config, manifest) = match demo::prepare(&opts) {
                 Ok(x) => x,
                 Err(e) => return fail("demo", e),
@@ -221,9 +483,21 @@ fn main() -> ExitCode {
             target,
             reason,
             invalidity_date,
-        } => run_admin("revoke", &target, Some(reason), invalidity_date),
-        Command::Hold { target } => run_admin("hold", &target, None, None),
-        Command::Release { target } => run_admin("release", &target, None, None),
+        } => run_lifecycle("revoke", &target, reason, invalidity_date),
+        Command::Hold { target } => run_lifecycle("hold", &target, None, None),
+        Command::Release { target } => run_lifecycle("release", &target, None, None),
+        Command::Ra { command } => run_ra(command),
+        Command::Audit {
+            command: AuditCommand::Verify { dir, audit_dir },
+        } => ra_cli::finish(
+            "audit verify",
+            audit_dir
+                .map(Ok)
+                .unwrap_or_else(|| {
+                    ra_cli::audit_dir_of(dir.as_deref().unwrap_or(std::path::Path::new(".")))
+                })
+                .and_then(|d| ra_cli::audit_verify(&d)),
+        ),
         Command::UpdateReason {
             target,
             reason,

@@ -174,6 +174,8 @@ pub fn run(
         extra_metrics,
     ));
 
+    let ra = crate::ra_wiring::build(&config, &issuers, &ingest, &index, clock)?;
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("revoca-http")
@@ -196,6 +198,9 @@ pub fn run(
                     tracing::error!(error = %e, path = %path.display(), "admin socket failed");
                 }
             });
+        }
+        if let Some(rt) = ra {
+            crate::ra_wiring::start(rt).await?;
         }
         let ready_flag = Arc::clone(&ready);
         tokio::spawn(async move {
