@@ -70,7 +70,7 @@ if [[ ! -x $PY ]]; then
     python3 -m venv --system-site-packages "$VENV"
 fi
 if ! "$PY" - <<'EOF' >/dev/null 2>&1
-import pytest, pytest_timeout, cryptography, acme, josepy
+import pytest, pytest_timeout, cryptography, acme, josepy, pkilint
 major = int(cryptography.__version__.split(".")[0])
 assert major >= 43, cryptography.__version__  # *_utc accessors on OCSP objects
 from importlib.metadata import version
@@ -79,10 +79,20 @@ EOF
 then
     log "installing Python test dependencies into $VENV"
     "$PY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    "$PY" -m pip install -q "pytest>=7" "pytest-timeout>=2" "cryptography>=43" "acme>=5"
+    "$PY" -m pip install -q "pytest>=7" "pytest-timeout>=2" "cryptography>=43" "acme>=5" \
+        "pkilint>=0.13"
 fi
-"$PY" -c 'import pytest, pytest_timeout, cryptography, acme, josepy' \
+# pkilint's command-line linters must be in the venv (a system-wide pkilint has no
+# entry points there).
+if [[ ! -x $VENV/bin/lint_cabf_serverauth_cert ]]; then
+    log "installing pkilint into $VENV"
+    "$PY" -m pip install -q --ignore-installed "pkilint>=0.13"
+fi
+"$PY" -c 'import pytest, pytest_timeout, cryptography, acme, josepy, pkilint' \
     || die "Python test dependencies are not importable from $VENV"
+
+# The Rust tests call python3 (pyca/cryptography) and pkilint's linters: use the venv's.
+export PATH=$VENV/bin:$PATH
 
 # ---------------------------------------------------------------- Rust checks
 log "cargo fmt --all -- --check"
