@@ -1106,44 +1106,51 @@ impl RevocationRequest {
         if subject != self.issuer_name_der {
             return Err(not_ours());
         }
-        let issuer_key = PublicKey::from_spki(&issuer.tbs_certificate.subject_public_key_info)
-            .ok_or_else(not_ours)?;
-        let sig_alg = cert.signature_algorithm.to_der().map_err(|_| not_ours())?;
-        use revoca_signer::SignatureScheme as S;
-        let scheme = [
-            S::EcdsaP256Sha256,
-            S::EcdsaP384Sha384,
-            S::RsaPkcs1Sha256,
-            S::RsaPssSha256,
-            S::Ed25519,
-        ]
-        .into_iter()
-        .find(|s| s.algorithm_identifier_der() == sig_alg.as_slice())
-        .ok_or_else(not_ours)?;
-        let algorithm: &'static dyn VerificationAlgorithm = match (scheme, &issuer_key) {
-            (
-                S::EcdsaP256Sha256,
-                PublicKey::Ec {
-                    curve: Curve::P256, ..
-                },
-            ) => &signature::ECDSA_P256_SHA256_ASN1,
-            (
-                S::EcdsaP384Sha384,
-                PublicKey::Ec {
-                    curve: Curve::P384, ..
-                },
-            ) => &signature::ECDSA_P384_SHA384_ASN1,
-            (S::RsaPkcs1Sha256, PublicKey::Rsa { .. }) => &signature::RSA_PKCS1_2048_8192_SHA256,
-            (S::RsaPssSha256, PublicKey::Rsa { .. }) => &signature::RSA_PSS_2048_8192_SHA256,
-            (S::Ed25519, PublicKey::Ed25519(_)) => &signature::ED25519,
-            _ => return Err(not_ours()),
-        };
-        let tbs = cert.tbs_certificate.to_der().map_err(|_| not_ours())?;
-        let sig = cert.signature.as_bytes().ok_or_else(not_ours)?;
-        UnparsedPublicKey::new(algorithm, issuer_key.verification_bytes()?)
-            .verify(&tbs, sig)
-            .map_err(|_| not_ours())
+        certificate_signed_by(&cert, &issuer).ok_or_else(not_ours)
     }
+}
+
+/// Whether `issuer`'s key made the signature on `cert` (for the schemes Revoca signs
+/// with). `None` when it did not, or when the algorithms do not fit.
+pub(crate) fn certificate_signed_by(
+    cert: &x509_cert::Certificate,
+    issuer: &x509_cert::Certificate,
+) -> Option<()> {
+    let issuer_key = PublicKey::from_spki(&issuer.tbs_certificate.subject_public_key_info)?;
+    let sig_alg = cert.signature_algorithm.to_der().ok()?;
+    use revoca_signer::SignatureScheme as S;
+    let scheme = [
+        S::EcdsaP256Sha256,
+        S::EcdsaP384Sha384,
+        S::RsaPkcs1Sha256,
+        S::RsaPssSha256,
+        S::Ed25519,
+    ]
+    .into_iter()
+    .find(|s| s.algorithm_identifier_der() == sig_alg.as_slice())?;
+    let algorithm: &'static dyn VerificationAlgorithm = match (scheme, &issuer_key) {
+        (
+            S::EcdsaP256Sha256,
+            PublicKey::Ec {
+                curve: Curve::P256, ..
+            },
+        ) => &signature::ECDSA_P256_SHA256_ASN1,
+        (
+            S::EcdsaP384Sha384,
+            PublicKey::Ec {
+                curve: Curve::P384, ..
+            },
+        ) => &signature::ECDSA_P384_SHA384_ASN1,
+        (S::RsaPkcs1Sha256, PublicKey::Rsa { .. }) => &signature::RSA_PKCS1_2048_8192_SHA256,
+        (S::RsaPssSha256, PublicKey::Rsa { .. }) => &signature::RSA_PSS_2048_8192_SHA256,
+        (S::Ed25519, PublicKey::Ed25519(_)) => &signature::ED25519,
+        _ => return None,
+    };
+    let tbs = cert.tbs_certificate.to_der().ok()?;
+    let sig = cert.signature.as_bytes()?;
+    UnparsedPublicKey::new(algorithm, issuer_key.verification_bytes().ok()?)
+        .verify(&tbs, sig)
+        .ok()
 }
 
 #[cfg(test)]

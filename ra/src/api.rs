@@ -39,7 +39,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::acme::{self, Directory, Endpoint, NoncePool};
 use crate::audit::{self, Channel, Outcome};
-use crate::roles::Operators;
+use crate::roles::{Action, Operators};
 use crate::workflow::{Actor, CertRef, ErrorKind, NewRequest, Ra, RaError};
 
 /// Largest request body, bytes.
@@ -100,35 +100,39 @@ struct CertBody {
 }
 
 impl CertBody {
-    fn cert_ref(&self) -> Result<CertRef, RaError> {
+    fn cert_ref(&self) -> Result<CertRef, Failure> {
         match (&self.certificate, &self.issuer, &self.serial) {
             (Some(pem), None, None) => Ok(CertRef::Certificate(pem.as_bytes().to_vec())),
             (None, Some(issuer), Some(serial)) => Ok(CertRef::Serial {
                 issuer: issuer.clone(),
                 serial: serial.clone(),
             }),
-            _ => Err(RaError::bad(
+            _ => Err(Failure::Input(RaError::bad(
                 "name the certificate with \"certificate\" (PEM) or with \"issuer\" and \"serial\"",
-            )),
+            ))),
         }
     }
 
-    fn reason(&self) -> Result<RevocationReason, RaError> {
+    fn reason(&self) -> Result<RevocationReason, Failure> {
         match &self.reason {
             Some(r) => r
                 .parse::<RevocationReason>()
-                .map_err(|e| RaError::bad(e.to_string())),
+                .map_err(|e| Failure::Input(RaError::bad(e.to_string()))),
             None => Ok(RevocationReason::Unspecified),
         }
     }
 
-    fn invalidity_date(&self) -> Result<Option<i64>, RaError> {
+    fn invalidity_date(&self) -> Result<Option<i64>, Failure> {
         self.invalidity_date
             .as_deref()
             .map(|t| {
                 time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
                     .map(|t| t.unix_timestamp())
-                    .map_err(|_| RaError::bad(format!("invalidity_date {t:?} is not RFC 3339")))
+                    .map_err(|_| {
+                        Failure::Input(RaError::bad(format!(
+                            "invalidity_date {t:?} is not RFC 3339"
+                        )))
+                    })
             })
             .transpose()
     }
@@ -157,8 +161,9 @@ struct KeyCompromiseBody {
     certificate: Option<String>,
 }
 
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, RaError> {
-    serde_json::from_slice(body).map_err(|e| RaError::bad(format!("request body: {e}")))
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(body)
+        .map_err(|e| Failure::Input(RaError::bad(format!("request body: {e}"))))
 }
 
 fn limit(query: Option<&str>, default: usize) -> usize {
@@ -269,31 +274,54 @@ impl RaApi {
         client_cert: Option<&[u8]>,
     ) -> Response<Body> {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-        let subscriber = matches!(segments.as_slice(), ["api", "v1", "subscriber", "revoke"])
-            || matches!(segments.as_slice(), ["api", "v1", "key-compromise"]);
-        let actor = match self.actor(client_cert) {
-            Ok(a) => a,
-            Err((actor, e)) if !subscriber => {
-                // Refused before any action: still audited.
-                let _ = self.ra.audit_log().append(
-                    audit::AuditEntry::new(
-                        actor.audit_role,
-                        Channel::RaApi,
-                        audit::Action::Login,
-                        Outcome::Refused,
-                    )
-                    .actor(actor.name.clone().unwrap_or_default())
-                    .target(path.chars().take(128).collect::<String>())
-                    .detail(e.message.clone()),
-                );
-                return error_response(&e);
+        let route = match route_of(method, &segments) {
+            RouteMatch::Found(route) => route,
+            RouteMatch::WrongMethod(allowed) => {
+                let mut resp =
+                    error_response(&RaError::bad(format!("use {allowed} for this resource")));
+                *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+                resp.headers_mut()
+                    .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
+                return resp;
             }
-            Err((actor, _)) => actor,
+            RouteMatch::NotFound => {
+                return error_response(&RaError::not_found(format!(
+                    "no API resource {}",
+                    path.chars().take(128).collect::<String>()
+                )));
+            }
         };
-        let result = self.dispatch(method, &segments, query, body, &actor);
-        match result {
+        let target = path.chars().take(128).collect::<String>();
+        let actor = match (self.actor(client_cert), route) {
+            (Ok(a), _) => a,
+            // Subscriber routes are authorised by their proof, not by a certificate.
+            (Err((actor, _)), Route::Subscriber(_)) => actor,
+            (Err((actor, e)), Route::Operator(action)) => {
+                return error_response(&self.ra.refused(&actor, action, &target, e));
+            }
+        };
+        // Role first, then input: a caller without the role learns nothing about the
+        // body, and is audited either way.
+        let action = match route {
+            Route::Operator(action) => {
+                if let Err(e) = self.ra.authorize(&actor, action, &target) {
+                    return error_response(&e);
+                }
+                action
+            }
+            Route::Subscriber(action) => action,
+        };
+        match self.dispatch(method, &segments, query, body, &actor) {
             Ok((status, value)) => json_response(status, &value),
-            Err(e) => error_response(&e),
+            Err(Failure::Audited(e)) => error_response(&e),
+            Err(Failure::Input(e)) => {
+                let who = if actor.role.is_some() {
+                    actor
+                } else {
+                    Actor::subscriber(Channel::Subscriber)
+                };
+                error_response(&self.ra.refused(&who, action, &target, e))
+            }
         }
     }
 
@@ -304,7 +332,7 @@ impl RaApi {
         query: Option<&str>,
         body: &[u8],
         actor: &Actor,
-    ) -> Result<(StatusCode, serde_json::Value), RaError> {
+    ) -> Result<(StatusCode, serde_json::Value), Failure> {
         let ok = |v: serde_json::Value| Ok((StatusCode::OK, v));
         let to_value = |v: &dyn erased::Ser| v.value();
         let ra = &self.ra;
@@ -333,14 +361,14 @@ impl RaApi {
                 ok(to_value(&ra.approve(actor, parse_id(id)?)?))
             }
             (&Method::POST, ["api", "v1", "requests", id, "reject"]) => {
+                let id = parse_id(id)?;
                 let b: RejectBody = parse_json(body)?;
-                ok(to_value(&ra.reject(actor, parse_id(id)?, &b.reason)?))
+                ok(to_value(&ra.reject(actor, id, &b.reason)?))
             }
             (&Method::POST, ["api", "v1", "revoke"]) => {
                 let b: CertBody = parse_json(body)?;
-                let changed =
-                    ra.revoke(actor, &b.cert_ref()?, b.reason()?, b.invalidity_date()?)?;
-                ok(to_value(&changed))
+                let (cert, reason, date) = (b.cert_ref()?, b.reason()?, b.invalidity_date()?);
+                ok(to_value(&ra.revoke(actor, &cert, reason, date)?))
             }
             (&Method::POST, ["api", "v1", "hold"]) => {
                 let b: CertBody = parse_json(body)?;
@@ -355,12 +383,9 @@ impl RaApi {
                 let code = b
                     .revocation_code
                     .clone()
-                    .ok_or_else(|| RaError::bad("revocation_code is required"))?;
-                ok(to_value(&ra.subscriber_revoke(
-                    &b.cert_ref()?,
-                    &code,
-                    b.reason()?,
-                )?))
+                    .ok_or_else(|| Failure::Input(RaError::bad("revocation_code is required")))?;
+                let (cert, reason) = (b.cert_ref()?, b.reason()?);
+                ok(to_value(&ra.subscriber_revoke(&cert, &code, reason)?))
             }
             (&Method::POST, ["api", "v1", "key-compromise"]) => {
                 let b: KeyCompromiseBody = parse_json(body)?;
@@ -382,11 +407,7 @@ impl RaApi {
             (&Method::GET, ["api", "v1", "audit"]) => {
                 ok(to_value(&ra.read_audit(actor, limit(query, 100))?))
             }
-            (_, ["api", "v1", ..]) => Err(RaError::not_found(format!(
-                "no API call {method} /{}",
-                segments.join("/")
-            ))),
-            _ => Err(RaError::not_found("not found")),
+            _ => Err(Failure::Input(RaError::not_found("no such API call"))),
         }
     }
 
@@ -488,13 +509,77 @@ impl RaApi {
             Err(e) => {
                 let kind = match e.kind {
                     ErrorKind::Conflict => acme::ProblemKind::AlreadyRevoked,
-                    ErrorKind::NotFound | ErrorKind::Forbidden => acme::ProblemKind::Unauthorized,
-                    ErrorKind::BadRequest => acme::ProblemKind::BadRevocationReason,
-                    _ => acme::ProblemKind::ServerInternal,
+                    ErrorKind::NotFound | ErrorKind::Forbidden | ErrorKind::Unauthenticated => {
+                        acme::ProblemKind::Unauthorized
+                    }
+                    ErrorKind::BadReason => acme::ProblemKind::BadRevocationReason,
+                    ErrorKind::BadRequest => acme::ProblemKind::Malformed,
+                    ErrorKind::TooManyRequests => acme::ProblemKind::RateLimited,
+                    ErrorKind::Internal => acme::ProblemKind::ServerInternal,
                 };
                 problem_response(&acme::Problem::new(kind, e.message))
             }
         }
+    }
+}
+
+/// Who may call a resource.
+#[derive(Clone, Copy, Debug)]
+enum Route {
+    /// Operators with a role allowed `Action`.
+    Operator(Action),
+    /// Anyone with the proof the call carries (revocation code, key).
+    Subscriber(Action),
+}
+
+enum RouteMatch {
+    Found(Route),
+    WrongMethod(&'static str),
+    NotFound,
+}
+
+/// The route of a path, checked before anything is parsed.
+fn route_of(method: &Method, segments: &[&str]) -> RouteMatch {
+    let get = *method == Method::GET;
+    let post = *method == Method::POST;
+    let (allowed, route) = match segments {
+        ["api", "v1", "profiles"] => ("GET", Route::Operator(Action::ListProfiles)),
+        ["api", "v1", "requests"] if post => ("POST", Route::Operator(Action::Submit)),
+        ["api", "v1", "requests"] => ("GET", Route::Operator(Action::ListRequests)),
+        ["api", "v1", "requests", _] => ("GET", Route::Operator(Action::ListRequests)),
+        ["api", "v1", "requests", _, "approve"] => ("POST", Route::Operator(Action::Approve)),
+        ["api", "v1", "requests", _, "reject"] => ("POST", Route::Operator(Action::Reject)),
+        ["api", "v1", "revoke"] => ("POST", Route::Operator(Action::Revoke)),
+        ["api", "v1", "hold"] => ("POST", Route::Operator(Action::Hold)),
+        ["api", "v1", "release"] => ("POST", Route::Operator(Action::Release)),
+        ["api", "v1", "audit"] => ("GET", Route::Operator(Action::ReadAudit)),
+        ["api", "v1", "subscriber", "revoke"] => ("POST", Route::Subscriber(Action::Revoke)),
+        ["api", "v1", "key-compromise"] => ("POST", Route::Subscriber(Action::KeyCompromise)),
+        _ => return RouteMatch::NotFound,
+    };
+    let matches = match allowed {
+        "GET" => get,
+        _ => post,
+    };
+    if matches {
+        RouteMatch::Found(route)
+    } else {
+        RouteMatch::WrongMethod(allowed)
+    }
+}
+
+/// A failed call: already audited by the workflow, or refused on its input before
+/// reaching it (audited by the router).
+enum Failure {
+    Audited(RaError),
+    Input(RaError),
+}
+
+impl From<RaError> for Failure {
+    fn from(e: RaError) -> Self {
+        // Workflow methods audit their own outcome; errors converted with `?` from the
+        // parsing helpers are marked by `input`.
+        Failure::Audited(e)
     }
 }
 
@@ -508,12 +593,12 @@ fn problem_response(p: &acme::Problem) -> Response<Body> {
     resp
 }
 
-fn parse_id(text: &str) -> Result<u64, RaError> {
+fn parse_id(text: &str) -> Result<u64, Failure> {
     text.parse().map_err(|_| {
-        RaError::bad(format!(
+        Failure::Input(RaError::bad(format!(
             "request id {:?} is not a number",
             text.chars().take(24).collect::<String>()
-        ))
+        )))
     })
 }
 

@@ -17,6 +17,7 @@ pub struct CertInfo {
     pub not_after: i64,
     /// Authority key identifier, if present.
     pub authority_key_id: Option<Vec<u8>>,
+    cert: Certificate,
 }
 
 const AKI: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("2.5.29.35");
@@ -37,22 +38,31 @@ impl CertInfo {
             })
             .and_then(|aki| aki.key_identifier)
             .map(|k| k.as_bytes().to_vec());
+        let serial_der = tbs.serial_number.as_bytes().to_vec();
+        let spki_der = enc(tbs.subject_public_key_info.to_der())?;
+        let issuer_der = enc(tbs.issuer.to_der())?;
+        let not_after = i64::try_from(tbs.validity.not_after.to_unix_duration().as_secs())
+            .map_err(|_| "notAfter out of range".to_owned())?;
         Ok(Self {
-            serial_der: tbs.serial_number.as_bytes().to_vec(),
-            spki_der: enc(tbs.subject_public_key_info.to_der())?,
-            issuer_der: enc(tbs.issuer.to_der())?,
-            not_after: i64::try_from(tbs.validity.not_after.to_unix_duration().as_secs())
-                .map_err(|_| "notAfter out of range".to_owned())?,
+            serial_der,
+            spki_der,
+            issuer_der,
+            not_after,
             authority_key_id,
+            cert,
         })
     }
 
     /// Whether the CA certificate `ca_der` issued this certificate: the issuer name is
-    /// the CA's subject and, when both are present, the AKI is the CA's SKI.
+    /// the CA's subject, the AKI (when both are present) is the CA's SKI, and the CA's key
+    /// made the signature (a look-alike with the same issuer and serial is refused).
     pub fn issued_by(&self, ca_der: &[u8]) -> bool {
         let Ok(ca) = Certificate::from_der(ca_der) else {
             return false;
         };
+        if crate::acme::certificate_signed_by(&self.cert, &ca).is_none() {
+            return false;
+        }
         if ca.tbs_certificate.subject.to_der().ok().as_deref() != Some(self.issuer_der.as_slice()) {
             return false;
         }

@@ -49,16 +49,11 @@ impl Role {
     pub fn may(self, action: Action) -> bool {
         use Action::*;
         match self {
+            // Officers take and verify requests; approval is the RA head's (FNMT: the
+            // "responsable de la Oficina de Registro"), never by the request's verifier.
             Role::Officer => matches!(
                 action,
-                ListProfiles
-                    | Submit
-                    | Verify
-                    | Approve
-                    | Reject
-                    | ListRequests
-                    | Revoke
-                    | KeyCompromise
+                ListProfiles | Submit | Verify | Reject | ListRequests | Revoke | KeyCompromise
             ),
             Role::RaHead => matches!(
                 action,
@@ -256,7 +251,8 @@ mod tests {
             match action {
                 Action::Hold | Action::Release => assert_eq!(allowed, [Role::RaHead]),
                 Action::ReadAudit => assert_eq!(allowed, [Role::Auditor]),
-                Action::Submit | Action::Verify | Action::Approve | Action::Reject => {
+                Action::Approve => assert_eq!(allowed, [Role::RaHead]),
+                Action::Submit | Action::Verify | Action::Reject => {
                     assert_eq!(allowed, [Role::Officer, Role::RaHead])
                 }
                 Action::Revoke | Action::KeyCompromise => {

@@ -184,6 +184,10 @@ pub enum ErrorKind {
     NotFound,
     /// Not possible in the current state (409).
     Conflict,
+    /// A revocation reason not allowed here (400; ACME badRevocationReason).
+    BadReason,
+    /// Too many attempts at once (429).
+    TooManyRequests,
     /// Revoca failed (500).
     Internal,
 }
@@ -239,6 +243,8 @@ impl RaError {
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
+            ErrorKind::BadReason => 400,
+            ErrorKind::TooManyRequests => 429,
             ErrorKind::Internal => 500,
         }
     }
@@ -340,6 +346,8 @@ pub struct Ra {
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     // Serialises request state changes (approve/reject races) and hold bookkeeping.
     transitions: Mutex<()>,
+    /// One revocation-code check at a time (each is a PBKDF2).
+    code_checks: Mutex<()>,
     settle: Option<SettleHook>,
 }
 
@@ -360,6 +368,8 @@ struct Resolved<'a> {
     ca: &'a CaEntry,
     serial: Serial,
     entry: Option<CertEntry>,
+    /// The certificate as presented (DER and facts), when given in full.
+    presented: Option<(Vec<u8>, CertInfo)>,
 }
 
 impl Ra {
@@ -396,6 +406,7 @@ impl Ra {
             settings,
             clock,
             transitions: Mutex::new(()),
+            code_checks: Mutex::new(()),
             settle: None,
         })
     }
@@ -442,16 +453,25 @@ impl Ra {
         })
     }
 
-    /// Runs `f` as `action` for `actor`: checks the role, then audits the outcome.
-    fn audited<T>(
-        &self,
-        actor: &Actor,
-        action: Action,
-        target: &str,
-        f: impl FnOnce() -> Result<(T, String), RaError>,
-    ) -> Result<T, RaError> {
-        let result = match actor.role {
-            Some(role) if role.may(action) => f(),
+    /// Checks that `actor` may perform `action`; a refusal is audited.
+    pub fn authorize(&self, actor: &Actor, action: Action, target: &str) -> Result<(), RaError> {
+        match self.role_check(actor, action) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.refused(actor, action, target, e)),
+        }
+    }
+
+    /// Audits `e` as a refused (or failed) attempt at `action` and returns it.
+    pub fn refused(&self, actor: &Actor, action: Action, target: &str, e: RaError) -> RaError {
+        match self.record(actor, audit_action(action), target, e.outcome(), &e.message) {
+            Ok(()) => e,
+            Err(audit_failure) => audit_failure,
+        }
+    }
+
+    fn role_check(&self, actor: &Actor, action: Action) -> Result<(), RaError> {
+        match actor.role {
+            Some(role) if role.may(action) => Ok(()),
             Some(role) => Err(RaError::forbidden(format!(
                 "role {role} may not {}",
                 action.name()
@@ -460,7 +480,18 @@ impl Ra {
                 ErrorKind::Unauthenticated,
                 "this action needs an operator client certificate",
             )),
-        };
+        }
+    }
+
+    /// Runs `f` as `action` for `actor`: checks the role, then audits the outcome.
+    fn audited<T>(
+        &self,
+        actor: &Actor,
+        action: Action,
+        target: &str,
+        f: impl FnOnce() -> Result<(T, String), RaError>,
+    ) -> Result<T, RaError> {
+        let result = self.role_check(actor, action).and_then(|()| f());
         self.finish(actor, audit_action(action), target, result)
     }
 
@@ -724,11 +755,6 @@ impl Ra {
                     spki_sha256: Some(spki_hash),
                 },
             };
-            match self.submit_event(event)? {
-                Ok(accepted) => self.settled(&accepted),
-                Err(Rejection::Transition(TransitionError::SerialReused)) => continue,
-                Err(e) => return Err(RaError::internal(format!("issued event refused: {e}"))),
-            }
             let code = new_revocation_code()?;
             let entry = CertEntry {
                 issuer: ca.name.clone(),
@@ -740,17 +766,30 @@ impl Ra {
                 revocation_code_hash: Some(hash_code(&code)?),
                 hold_until: None,
             };
+            // The certificate entry first, then the event, then the request: after a crash
+            // at any point every certificate that may be in the stream is known to the RA
+            // (revocation by code, key sweeps), and a request is never "issued" without
+            // its certificate.
+            self.store.put_cert(&entry)?;
+            match self.submit_event(event)? {
+                Ok(accepted) => self.settled(&accepted),
+                Err(Rejection::Transition(TransitionError::SerialReused)) => continue,
+                Err(e) => return Err(RaError::internal(format!("issued event refused: {e}"))),
+            }
             record.state = RequestState::Issued;
             record.approved = Some(self.step(actor));
             record.certificate = Some(entry.key());
-            self.store.update_request(record, Some(&entry))?;
-            self.record(
+            self.store.update_request(record, None)?;
+            // The certificate exists now; losing its revocation code because the audit
+            // record failed would be worse than a log line (the failure is logged, and the
+            // approve record still follows).
+            let _ = self.record(
                 actor,
                 audit::Action::Issue,
                 &entry.key(),
                 Outcome::Ok,
                 &format!("request {} profile {}", record.id, profile.name),
-            )?;
+            );
             return Ok(Issued {
                 request: record.id,
                 issuer: ca.name.clone(),
@@ -835,11 +874,16 @@ impl Ra {
     }
 
     /// Finds the CA and serial of a certificate reference, and the RA's entry for it.
+    /// A certificate given in full must carry a valid signature of one of the RA's CAs.
+    /// Nothing is written: callers [`Ra::remember`] it only once authorised.
     fn resolve(&self, cert: &CertRef) -> Result<Resolved<'_>, RaError> {
         match cert {
             CertRef::Certificate(bytes) => {
                 if bytes.len() > MAX_CERT_INPUT {
-                    return Err(RaError::bad("certificate too large"));
+                    return Err(RaError::bad(format!(
+                        "the certificate is {} bytes; at most {MAX_CERT_INPUT} are accepted",
+                        bytes.len()
+                    )));
                 }
                 let der = crate::certinfo::pem_or_der_certificate(bytes).map_err(RaError::bad)?;
                 let info = CertInfo::parse(&der).map_err(RaError::bad)?;
@@ -852,24 +896,13 @@ impl Ra {
                     })?;
                 let serial = Serial::from_der_content(&info.serial_der)
                     .map_err(|e| RaError::bad(format!("serial: {e}")))?;
-                let mut entry = self.store.cert(&ca.name, &serial.to_hex())?;
-                if entry.is_none() {
-                    // Issued outside the RA (e.g. the demo's samples): remember it now, so
-                    // holds expire and key-compromise sweeps find it.
-                    let e = CertEntry {
-                        issuer: ca.name.clone(),
-                        serial: serial.to_hex(),
-                        profile: String::new(),
-                        spki_sha256: hex::encode(spki_sha256(&info.spki_der)),
-                        not_after: info.not_after,
-                        cert_hex: hex::encode(&der),
-                        revocation_code_hash: None,
-                        hold_until: None,
-                    };
-                    self.store.put_cert(&e)?;
-                    entry = Some(e);
-                }
-                Ok(Resolved { ca, serial, entry })
+                let entry = self.store.cert(&ca.name, &serial.to_hex())?;
+                Ok(Resolved {
+                    ca,
+                    serial,
+                    entry,
+                    presented: Some((der, info)),
+                })
             }
             CertRef::Serial { issuer, serial } => {
                 let ca = self
@@ -880,9 +913,43 @@ impl Ra {
                 let serial = Serial::from_hex(serial)
                     .map_err(|e| RaError::bad(format!("serial {serial:?}: {e}")))?;
                 let entry = self.store.cert(&ca.name, &serial.to_hex())?;
-                Ok(Resolved { ca, serial, entry })
+                Ok(Resolved {
+                    ca,
+                    serial,
+                    entry,
+                    presented: None,
+                })
             }
         }
+    }
+
+    /// The RA's entry for a resolved certificate, created if it was issued outside the RA
+    /// (e.g. the demo's samples), so that holds expire and key sweeps find it. Call only
+    /// after the action was authorised and applied.
+    fn remember(&self, r: &Resolved<'_>) -> Result<CertEntry, RaError> {
+        if let Some(e) = self.store.cert(&r.ca.name, &r.serial.to_hex())? {
+            return Ok(e);
+        }
+        let (cert_hex, spki_hex, not_after) = match &r.presented {
+            Some((der, info)) => (
+                hex::encode(der),
+                hex::encode(spki_sha256(&info.spki_der)),
+                info.not_after,
+            ),
+            None => (String::new(), String::new(), 0),
+        };
+        let e = CertEntry {
+            issuer: r.ca.name.clone(),
+            serial: r.serial.to_hex(),
+            profile: String::new(),
+            spki_sha256: spki_hex,
+            not_after,
+            cert_hex,
+            revocation_code_hash: None,
+            hold_until: None,
+        };
+        self.store.put_cert(&e)?;
+        Ok(e)
     }
 
     fn target(r: &Resolved<'_>) -> String {
@@ -924,27 +991,58 @@ impl Ra {
         })
     }
 
+    /// The profile governing a certificate: its own if issued through the RA.
+    fn profile_of(&self, r: &Resolved<'_>) -> Option<&Profile> {
+        r.entry.as_ref().and_then(|e| self.profiles.get(&e.profile))
+    }
+
+    /// Checks a revocation reason: never hold/removeFromCRL; the certificate's profile
+    /// decides, or, for a certificate issued outside the RA, every profile of its CA must
+    /// allow the reason (the strictest rule, e.g. the BR set on a TLS CA).
     fn check_reason(&self, r: &Resolved<'_>, reason: RevocationReason) -> Result<(), RaError> {
         if reason == RevocationReason::CertificateHold {
-            return Err(RaError::bad("certificateHold is a suspension: use hold"));
+            return Err(RaError::new(
+                ErrorKind::BadReason,
+                "certificateHold is a suspension: use hold",
+            ));
         }
         if reason == RevocationReason::RemoveFromCrl {
-            return Err(RaError::bad(
+            return Err(RaError::new(
+                ErrorKind::BadReason,
                 "removeFromCRL is not a revocation reason: use release",
             ));
         }
-        if let Some(profile) = r.entry.as_ref().and_then(|e| self.profiles.get(&e.profile))
-            && !profile.allowed_reasons().contains(&reason)
-        {
-            return Err(RaError::bad(format!(
-                "reason {reason} is not allowed for profile {}",
-                profile.name
-            )));
+        let refusing = match self.profile_of(r) {
+            Some(p) => (!p.allowed_reasons().contains(&reason)).then_some(p),
+            None => {
+                r.ca.profiles
+                    .iter()
+                    .filter_map(|n| self.profiles.get(n))
+                    .find(|p| !p.allowed_reasons().contains(&reason))
+            }
+        };
+        match refusing {
+            Some(p) => Err(RaError::new(
+                ErrorKind::BadReason,
+                format!("reason {reason} is not allowed for profile {}", p.name),
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    /// Revokes a certificate at once (operators).
+    fn check_invalidity_date(&self, date: Option<i64>) -> Result<(), RaError> {
+        match date {
+            // A few minutes of clock skew between the reporter and the CA are tolerated.
+            Some(d) if d > self.now() + 300 => {
+                Err(RaError::bad("invalidity_date is in the future"))
+            }
+            Some(d) if d < 0 => Err(RaError::bad("invalidity_date is before 1970")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Revokes a certificate at once (operators). keyCompromise also revokes every other
+    /// certificate with the key and blocks it.
     pub fn revoke(
         &self,
         actor: &Actor,
@@ -957,12 +1055,26 @@ impl Ra {
         self.audited(actor, Action::Revoke, &target, || {
             let r = resolved?;
             self.check_reason(&r, reason)?;
-            let changed = self.revoke_resolved(&r, reason, invalidity_date)?;
-            Ok((changed, format!("reason {reason}")))
+            self.check_invalidity_date(invalidity_date)?;
+            let _t = self.lock();
+            let changed = self.revoke_locked(&r, reason, invalidity_date)?;
+            let mut detail = format!("reason {reason}");
+            if reason == RevocationReason::KeyCompromise {
+                let entry = self.remember(&r)?;
+                if let Ok(Ok(spki)) = hex::decode(&entry.spki_sha256).map(<[u8; 32]>::try_from) {
+                    let swept = self.sweep_locked(&spki)?;
+                    detail.push_str(&format!(
+                        "; key blocked, {} other certificate(s) revoked",
+                        swept.changed.len()
+                    ));
+                }
+            }
+            Ok((changed, detail))
         })
     }
 
-    fn revoke_resolved(
+    /// Revokes and clears any hold; the caller holds the transitions lock.
+    fn revoke_locked(
         &self,
         r: &Resolved<'_>,
         reason: RevocationReason,
@@ -975,13 +1087,12 @@ impl Ra {
                 invalidity_date,
             },
         )?;
-        self.clear_hold(r)?;
+        self.clear_hold_locked(&r.ca.name, &r.serial.to_hex())?;
         Ok(changed)
     }
 
-    fn clear_hold(&self, r: &Resolved<'_>) -> Result<(), RaError> {
-        let _t = self.lock();
-        if let Some(mut e) = self.store.cert(&r.ca.name, &r.serial.to_hex())?
+    fn clear_hold_locked(&self, issuer: &str, serial_hex: &str) -> Result<(), RaError> {
+        if let Some(mut e) = self.store.cert(issuer, serial_hex)?
             && e.hold_until.is_some()
         {
             e.hold_until = None;
@@ -1016,7 +1127,7 @@ impl Ra {
                     r.ca.name
                 )));
             }
-            if let Some(profile) = r.entry.as_ref().and_then(|e| self.profiles.get(&e.profile))
+            if let Some(profile) = self.profile_of(&r)
                 && !profile.suspension_allowed()
             {
                 return Err(RaError::forbidden(format!(
@@ -1024,13 +1135,13 @@ impl Ra {
                     profile.name
                 )));
             }
-            let changed = self.apply(&r, EventKind::Held)?;
-            let until = self.now() + i64::from(days) * 86_400;
+            // Event and bookkeeping under one lock: a concurrent release or expiry sees
+            // both or neither.
             let _t = self.lock();
-            if let Some(mut e) = self.store.cert(&r.ca.name, &r.serial.to_hex())? {
-                e.hold_until = Some(until);
-                self.store.put_cert(&e)?;
-            }
+            let changed = self.apply(&r, EventKind::Held)?;
+            let mut entry = self.remember(&r)?;
+            entry.hold_until = Some(self.now() + i64::from(days) * 86_400);
+            self.store.put_cert(&entry)?;
             Ok((changed, format!("on hold for {days} days")))
         })
     }
@@ -1041,8 +1152,9 @@ impl Ra {
         let target = resolved.as_ref().map(Self::target).unwrap_or_default();
         self.audited(actor, Action::Release, &target, || {
             let r = resolved?;
+            let _t = self.lock();
             let changed = self.apply(&r, EventKind::Released)?;
-            self.clear_hold(&r)?;
+            self.clear_hold_locked(&r.ca.name, &r.serial.to_hex())?;
             Ok((changed, String::new()))
         })
     }
@@ -1054,16 +1166,33 @@ impl Ra {
         let actor = Actor::system();
         let reason = self.settings.hold_expiry_reason;
         let mut revoked = 0;
-        for entry in due {
-            let r = self.resolve(&CertRef::Serial {
-                issuer: entry.issuer.clone(),
-                serial: entry.serial.clone(),
-            });
+        for candidate in due {
+            let _t = self.lock();
+            // Re-read under the lock: a release may have cleared the hold meanwhile.
+            let Some(entry) = self.store.cert(&candidate.issuer, &candidate.serial)? else {
+                continue;
+            };
+            if entry.hold_until.is_none_or(|t| t > now) {
+                continue;
+            }
             let target = entry.key();
-            let result = r.and_then(|r| {
-                self.revoke_resolved(&r, reason, None)
-                    .map(|c| (c, "hold period ended without release".to_owned()))
-            });
+            let result = self
+                .resolve(&CertRef::Serial {
+                    issuer: entry.issuer.clone(),
+                    serial: entry.serial.clone(),
+                })
+                .and_then(|r| self.revoke_locked(&r, reason, None));
+            let result = match result {
+                Ok(c) => Ok((c, "hold period ended without release".to_owned())),
+                Err(e) => {
+                    // Already revoked, released elsewhere, or unknown: the hold is over
+                    // either way; stop retrying it.
+                    if matches!(e.kind, ErrorKind::Conflict | ErrorKind::NotFound) {
+                        self.clear_hold_locked(&entry.issuer, &entry.serial)?;
+                    }
+                    Err(e)
+                }
+            };
             if self
                 .finish(&actor, audit::Action::HoldExpiry, &target, result)
                 .is_ok()
@@ -1092,144 +1221,180 @@ impl Ra {
                 .ok_or_else(|| {
                     RaError::forbidden("this certificate has no revocation code; ask the RA")
                 })?;
+            // Each check costs a PBKDF2: one at a time, so guessing cannot starve the
+            // responder sharing these cores.
+            let Ok(_one) = self.code_checks.try_lock() else {
+                return Err(RaError::new(
+                    ErrorKind::TooManyRequests,
+                    "another revocation-code check is running; retry in a moment",
+                ));
+            };
             if code.len() > 128 || !verify_code(code, stored) {
                 return Err(RaError::forbidden("wrong revocation code"));
             }
             self.check_reason(&r, reason)?;
-            let changed = self.revoke_resolved(&r, reason, None)?;
-            Ok((changed, format!("reason {reason}, revocation code")))
+            let _t = self.lock();
+            let changed = self.revoke_locked(&r, reason, None)?;
+            let mut detail = format!("reason {reason}, revocation code");
+            if reason == RevocationReason::KeyCompromise
+                && let Some((_, info)) = &r.presented
+            {
+                let swept = self.sweep_locked(&spki_sha256(&info.spki_der))?;
+                detail.push_str(&format!("; key blocked, {} swept", swept.changed.len()));
+            }
+            Ok((changed, detail))
         });
         self.finish(&actor, audit::Action::Revoke, &target, result)
     }
 
     /// Revocation requested over ACME, already authenticated by the certificate's own
-    /// key. keyCompromise also revokes every other certificate with the key and blocks it.
+    /// key (the JWS) and by the CA's signature on the certificate ([`Ra::resolve`]).
+    /// keyCompromise also revokes every other certificate with the key and blocks it,
+    /// even when this one was already revoked.
     pub fn acme_revoke(
         &self,
         request: &crate::acme::RevocationRequest,
         reason: RevocationReason,
     ) -> Result<Vec<Changed>, RaError> {
-        let certificate_der = request.certificate_der.as_slice();
         let actor = Actor::subscriber(Channel::Acme);
-        let cert = CertRef::Certificate(certificate_der.to_vec());
+        let cert = CertRef::Certificate(request.certificate_der.clone());
         let resolved = self.resolve(&cert);
         let target = resolved.as_ref().map(Self::target).unwrap_or_default();
         let result = resolved.and_then(|r| {
-            // The JWS proves control of the key in the submitted certificate; the CA's
-            // signature on that certificate proves it is the real one, not a look-alike
-            // with the same issuer name and serial.
-            request
-                .verify_issued_by(&r.ca.cert_der)
-                .map_err(|p| RaError::forbidden(p.detail))?;
             self.check_reason(&r, reason)?;
-            let changed = self.revoke_resolved(&r, reason, None)?;
-            if changed.result == "unchanged" {
-                return Err(RaError::conflict("the certificate is already revoked"));
+            let _t = self.lock();
+            let first = self.revoke_locked(&r, reason, None);
+            let mut out = Vec::new();
+            let mut detail = format!("reason {reason}, signed by the certificate key");
+            if reason == RevocationReason::KeyCompromise {
+                self.remember(&r)?;
+                let swept = self.sweep_locked(&spki_sha256(&request.jwk_spki_der))?;
+                detail.push_str(&format!("; key blocked, {} swept", swept.changed.len()));
+                out.extend(swept.changed);
             }
-            Ok((
-                changed,
-                format!("reason {reason}, signed by the certificate key"),
-            ))
+            let first = match first {
+                Ok(c) if c.result == "unchanged" => {
+                    Err(RaError::conflict("the certificate is already revoked"))
+                }
+                Err(e) if e.kind == ErrorKind::Conflict => Err(RaError::conflict(format!(
+                    "the certificate is already revoked: {e}"
+                ))),
+                other => other,
+            }?;
+            out.insert(0, first);
+            Ok((out, detail))
         });
-        let first = self.finish(&actor, audit::Action::Revoke, &target, result)?;
-        let mut out = vec![first];
-        if reason == RevocationReason::KeyCompromise {
-            let info = CertInfo::parse(
-                &crate::certinfo::pem_or_der_certificate(certificate_der).map_err(RaError::bad)?,
-            )
-            .map_err(RaError::bad)?;
-            out.extend(self.sweep_key(&actor, &info.spki_der)?);
-        }
-        Ok(out)
+        self.finish(&actor, audit::Action::Revoke, &target, result)
     }
 
     /// Key compromise with proof of possession: `proof` is a PKCS#10 request signed by
-    /// the compromised key (any subject). Revokes every known certificate with that key
-    /// (reason keyCompromise) and blocks the key for future requests. `actor` may be an
-    /// operator or a subscriber (the proof is what authorises it).
+    /// the compromised key whose subject common name is [`KEY_COMPROMISE_CN`] (so that
+    /// an old issuance request cannot be replayed as a statement). Revokes every known
+    /// certificate with that key (reason keyCompromise), including `extra_cert` if given,
+    /// and blocks the key. `actor` may be an operator or a subscriber: the proof is what
+    /// authorises it.
     pub fn key_compromise(
         &self,
         actor: &Actor,
         proof: &[u8],
         extra_cert: Option<&CertRef>,
     ) -> Result<Vec<Changed>, RaError> {
-        if actor.role.is_some_and(|r| !r.may(Action::KeyCompromise)) {
-            return self.audited(actor, Action::KeyCompromise, "", || {
-                Ok((Vec::new(), String::new()))
-            });
-        }
-        let csr = CertificationRequest::from_pem_or_der(proof).map_err(|e| {
-            RaError::bad(format!(
-                "proof of possession (a CSR signed by the key): {e}"
-            ))
-        });
-        let csr = match csr {
-            Ok(c) => c,
-            Err(e) => return self.finish(actor, audit::Action::KeyCompromise, "", Err(e)),
-        };
-        // The certificate named alongside must carry the same key.
-        if let Some(cert) = extra_cert {
-            match self.resolve(cert) {
-                Ok(r) => {
-                    let same = r
-                        .entry
-                        .as_ref()
-                        .is_some_and(|e| e.spki_sha256 == hex::encode(spki_sha256(csr.spki_der())));
-                    if !same {
-                        let e = RaError::bad("the certificate's key is not the key of the proof");
-                        return self.finish(
-                            actor,
-                            audit::Action::KeyCompromise,
-                            &Self::target(&r),
-                            Err(e),
-                        );
-                    }
-                }
-                Err(e) => return self.finish(actor, audit::Action::KeyCompromise, "", Err(e)),
+        let result = (|| {
+            if actor.role.is_some_and(|r| !r.may(Action::KeyCompromise)) {
+                return Err(RaError::forbidden(
+                    "this role may not report key compromise",
+                ));
             }
-        }
-        self.sweep_key(actor, csr.spki_der())
+            let csr = CertificationRequest::from_pem_or_der(proof).map_err(|e| {
+                RaError::bad(format!(
+                    "proof of possession (a CSR signed by the key): {e}"
+                ))
+            })?;
+            if !csr
+                .common_name()
+                .is_some_and(|cn| cn.trim().eq_ignore_ascii_case(KEY_COMPROMISE_CN))
+            {
+                return Err(RaError::bad(format!(
+                    "the proof must be a CSR signed by the key with subject CN={KEY_COMPROMISE_CN:?}"
+                )));
+            }
+            let spki = spki_sha256(csr.spki_der());
+            let _t = self.lock();
+            if let Some(cert) = extra_cert {
+                let r = self.resolve(cert)?;
+                let same = r
+                    .presented
+                    .as_ref()
+                    .is_some_and(|(_, info)| spki_sha256(&info.spki_der) == spki);
+                if !same {
+                    return Err(RaError::bad(
+                        "the certificate's key is not the key of the proof",
+                    ));
+                }
+                self.remember(&r)?;
+            }
+            let swept = self.sweep_locked(&spki)?;
+            let detail = format!(
+                "key blocked; {} certificate(s) revoked, {} failed",
+                swept.changed.len(),
+                swept.failed
+            );
+            Ok((swept.changed, detail))
+        })();
+        let target = format!("key:{}", hex::encode(&spki_sha256(proof)[..4]));
+        self.finish(actor, audit::Action::KeyCompromise, &target, result)
     }
 
-    /// Revokes (or re-reasons to keyCompromise) every certificate with `spki_der` and
-    /// blocks the key.
-    fn sweep_key(&self, actor: &Actor, spki_der: &[u8]) -> Result<Vec<Changed>, RaError> {
-        let hash = spki_sha256(spki_der);
-        let target = format!("key:{}", hex::encode(&hash[..8]));
-        let result = (|| {
-            self.store.block_key(&hash, self.now())?;
-            self.blocked
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert_hash(hash);
-            let mut out = Vec::new();
-            for entry in self.store.certs_with_key(&hash)? {
-                let r = self.resolve(&CertRef::Serial {
+    /// Blocks the key and revokes (or re-reasons to keyCompromise) every certificate the
+    /// RA knows with it. One failure does not stop the others. Caller holds the lock.
+    fn sweep_locked(&self, spki_sha256: &[u8; 32]) -> Result<Swept, RaError> {
+        self.store.block_key(spki_sha256, self.now())?;
+        self.blocked
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert_hash(*spki_sha256);
+        let mut swept = Swept::default();
+        for entry in self.store.certs_with_key(spki_sha256)? {
+            let outcome = self
+                .resolve(&CertRef::Serial {
                     issuer: entry.issuer.clone(),
                     serial: entry.serial.clone(),
-                })?;
-                let changed = match self.revoke_resolved(&r, RevocationReason::KeyCompromise, None)
-                {
-                    Err(e) if e.kind == ErrorKind::Conflict => {
-                        // Already revoked for another reason: the reason becomes keyCompromise.
-                        self.apply(
+                })
+                .and_then(|r| {
+                    match self.revoke_locked(&r, RevocationReason::KeyCompromise, None) {
+                        // Already revoked for another reason: it becomes keyCompromise.
+                        Err(e) if e.kind == ErrorKind::Conflict => self.apply(
                             &r,
                             EventKind::ReasonUpdated {
                                 reason: RevocationReason::KeyCompromise,
                                 invalidity_date: None,
                             },
-                        )?
+                        ),
+                        other => other,
                     }
-                    other => other?,
-                };
-                out.push(changed);
+                });
+            match outcome {
+                Ok(c) if c.result == "changed" => swept.changed.push(c),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(certificate = %entry.key(), error = %e, "key sweep: not revoked");
+                    swept.failed += 1;
+                }
             }
-            let detail = format!("key blocked; {} certificate(s) revoked", out.len());
-            Ok((out, detail))
-        })();
-        self.finish(actor, audit::Action::KeyCompromise, &target, result)
+        }
+        Ok(swept)
     }
 }
+
+/// What a key sweep did.
+#[derive(Default)]
+struct Swept {
+    changed: Vec<Changed>,
+    failed: usize,
+}
+
+/// The subject common name a key-compromise proof CSR must carry.
+pub const KEY_COMPROMISE_CN: &str = "key compromise";
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()

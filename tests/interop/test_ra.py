@@ -76,7 +76,7 @@ def make_csr(tmp: Path, name: str, *, key: str = "ec", cn: str, sans: list[str] 
 
 def proof_csr(tmp: Path, key_path: Path, name: str) -> Path:
     out = tmp / f"{name}.proof.pem"
-    cp = run(["openssl", "req", "-new", "-key", key_path, "-out", out, "-subj", "/CN=compromised"])
+    cp = run(["openssl", "req", "-new", "-key", key_path, "-out", out, "-subj", "/CN=key compromise"])
     assert cp.returncode == 0, describe(cp)
     return out
 
@@ -160,10 +160,15 @@ def test_request_two_person_issue_good_then_revoke_by_each_channel(private_serve
         assert p in names, f"profile {p} missing from {sorted(names)}"
 
     request_id, key_path = submit(srv, m, tmp_path, "flow")
-    # The verifying officer cannot approve: two-person rule.
+    # The officer who verified it cannot approve it (approval is the RA head's).
     cp = revoca_cli("ra", "approve", "--dir", srv.dir, "--as", officer["name"], request_id)
     assert cp.returncode != 0, describe(cp)
-    assert "two-person" in cp.stderr.decode(), describe(cp)
+    assert "may not approve" in cp.stderr.decode(), describe(cp)
+    # Two-person rule: an RA head who verified a request cannot approve it either.
+    head = operator(m, "ra-head")
+    own_id, _ = submit(srv, m, tmp_path, "own", officer=head)
+    cp = revoca_cli("ra", "approve", "--dir", srv.dir, "--as", head["name"], own_id)
+    assert cp.returncode != 0 and "two-person" in cp.stderr.decode(), describe(cp)
     cert_path, code = approve(srv, m, request_id, tmp_path, "flow")
     assert len(code.replace("-", "")) == 20, f"revocation code {code!r}"
 
@@ -226,6 +231,10 @@ def test_request_two_person_issue_good_then_revoke_by_each_channel(private_serve
     cp = revoca_cli("ra", "submit", "--dir", srv.dir, "--as", officer["name"], "--profile",
                     "tls-server", "--csr", csr)
     assert cp.returncode != 0 and "blocked" in cp.stderr.decode(), describe(cp)
+    # An old issuance CSR is not a key-compromise statement (no replay of CSRs seen
+    # elsewhere): refused, and audited.
+    cp = revoca_cli("ra", "key-compromise", "--dir", srv.dir, "--proof", csr)
+    assert cp.returncode != 0 and "key compromise" in cp.stderr.decode(), describe(cp)
 
     # The audit log verifies and shows every step, the refused approval included.
     cp = revoca_cli("audit", "verify", "--dir", srv.dir)
@@ -234,6 +243,7 @@ def test_request_two_person_issue_good_then_revoke_by_each_channel(private_serve
     steps = [(r["action"], r["outcome"], r.get("actor")) for r in records]
     assert ("request", "ok", officer["name"]) in steps
     assert ("approve", "refused", officer["name"]) in steps
+    assert ("approve", "refused", head["name"]) in steps
     assert ("approve", "ok", operator(m, "ra-head")["name"]) in steps
     assert ("issue", "ok", operator(m, "ra-head")["name"]) in steps
     assert any(a == "key-use" and o == "ok" for a, o, _ in steps)
@@ -294,7 +304,7 @@ def test_role_action_matrix(private_server, tmp_path):
         "profiles": {"officer", "ra-head", "ca-operator", "auditor"},
         "list": {"officer", "ra-head", "ca-operator", "auditor"},
         "submit": {"officer", "ra-head"},
-        "approve": {"officer", "ra-head"},
+        "approve": {"ra-head"},
         "reject": {"officer", "ra-head"},
         "revoke": {"officer", "ra-head", "ca-operator"},
         "hold": {"ra-head"},
@@ -306,7 +316,7 @@ def test_role_action_matrix(private_server, tmp_path):
     ap = next(i for i in m["issuers"] if i["allow_hold"])
     ap_good = [s for s in m["samples"] if s["issuer"] == ap["cert"] and s["status"] == "good"]
     tls_good = [s for s in m["samples"] if s["issuer"] != ap["cert"] and s["status"] == "good"]
-    # Requests verified by the second officer, so officer #0 and the RA head may approve.
+    # Requests verified by the second officer, so the RA head may approve them.
     other_officer = operator(m, "officer", 1)
     for role in roles + ["none"]:
         op = None if role == "none" else operator(m, role)
@@ -437,3 +447,45 @@ def test_audit_tampering_is_detected(private_server, tmp_path):
     log.write_text(original)
     cp = revoca_cli("audit", "verify", "--dir", srv.dir)
     assert cp.returncode == 0, describe(cp)
+
+
+def test_forged_certificate_cannot_revoke(private_server, tmp_path):
+    """A look-alike certificate (the CA's name, AKI and a victim's serial, but the attacker's
+    key and signature) must not let anyone revoke the victim through any channel."""
+    import datetime as dt
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    srv = private_server("ra-forged")
+    m = manifest_of(srv)
+    tls = next(i for i in m["issuers"] if not i["allow_hold"])
+    victim = next(s for s in m["samples"] if s["issuer"] == tls["cert"] and s["status"] == "good")
+    real = load_cert(victim["cert"])
+    ca = load_cert(tls["cert"])
+    attacker = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    forged = (x509.CertificateBuilder()
+              .subject_name(real.subject).issuer_name(ca.subject)
+              .public_key(attacker.public_key()).serial_number(real.serial_number)
+              .not_valid_before(now - dt.timedelta(days=1))
+              .not_valid_after(now + dt.timedelta(days=30))
+              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()),
+                             critical=False)
+              .sign(attacker, hashes.SHA256()))
+    forged_pem = forged.public_bytes(serialization.Encoding.PEM).decode()
+    key_path = tmp_path / "attacker.key.pem"
+    key_path.write_bytes(attacker.private_bytes(serialization.Encoding.PEM,
+                                                serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
+    proof = proof_csr(tmp_path, key_path, "attacker")
+    status, answer = api(m, "POST", "/api/v1/key-compromise",
+                         {"proof": proof.read_text(), "certificate": forged_pem})
+    assert status in (400, 403, 404), (status, answer)
+    status, answer = api(m, "POST", "/api/v1/subscriber/revoke",
+                         {"certificate": forged_pem, "revocation_code": "x", "reason": "superseded"})
+    assert status in (403, 404), (status, answer)
+    status, answer = api(m, "POST", "/api/v1/revoke",
+                         {"certificate": forged_pem, "reason": "superseded"},
+                         op=operator(m, "officer"))
+    assert status == 404 and "not issued by any CA" in answer["error"], (status, answer)
+    assert ocsp_status(srv, m, Path(victim["cert"])).certificate_status == ocsp.OCSPCertStatus.GOOD
