@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use revoca_ingest::{ChangeHook, Ingest, Store};
 use revoca_responder::admin::{Admin, serve_admin};
-use revoca_responder::http::{HttpApp, HttpSettings, serve};
+use revoca_responder::http::{HttpApp, HttpSettings, serve_sharded};
 use revoca_responder::{
     Clock, IssuerSet, IssuerSettings, NonceMode, OcspIssuer, RefreshSettings, Refresher, Service,
     ServiceSettings, UnassignedPolicy,
@@ -178,13 +178,19 @@ pub fn run(
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_name("revoca-http")
+        .thread_name("revoca-main")
         .build()
         .map_err(|e| e.to_string())?;
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let http_threads = serve_sharded(
+        config.listen,
+        http_shards(),
+        Arc::clone(&app),
+        http_stopped,
+        config.drain_secs,
+    )
+    .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         if let Some(path) = &config.admin_socket {
             let admin = Arc::new(Admin::new(
                 Arc::clone(&issuers),
@@ -209,9 +215,13 @@ pub fn run(
             }
             on_ready();
         });
-        serve(listener, app, shutdown_signal(), config.drain_secs).await;
+        shutdown_signal().await;
         Ok::<(), String>(())
     });
+    let _ = stop_http.send(true);
+    for t in http_threads {
+        let _ = t.join();
+    }
     tracing::info!("shutting down");
     stop.store(true, Ordering::SeqCst);
     let _ = refresher_thread.join();
@@ -221,6 +231,11 @@ pub fn run(
     store.flush().map_err(|e| e.to_string())?;
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// One HTTP shard per core.
+fn http_shards() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
 }
 
 async fn shutdown_signal() {
