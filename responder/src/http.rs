@@ -349,6 +349,10 @@ pub fn serve_sharded(
     shutdown: tokio::sync::watch::Receiver<bool>,
     drain_secs: u64,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    // SO_REUSEPORT would let a second Revoca (same user) share the port silently, each
+    // serving its own state: probe with a plain bind first, so "address in use" is an
+    // error as usual.
+    drop(std::net::TcpListener::bind(addr)?);
     let mut sockets = Vec::with_capacity(shards.max(1));
     for _ in 0..shards.max(1) {
         let socket = if addr.is_ipv4() {
