@@ -16,7 +16,7 @@ die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- system packages
 APT_PACKAGES=(openssl gnutls-bin curl python3 python3-pip python3-venv build-essential
-              pkg-config cmake clang)
+              pkg-config cmake clang softhsm2 opensc)
 
 SUDO=()
 if [[ $(id -u) -ne 0 ]]; then

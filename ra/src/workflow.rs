@@ -610,7 +610,13 @@ impl Ra {
         serial: revoca_issuer::Serial,
     ) -> Result<revoca_issuer::CertificateBuilder, RaError> {
         let partition = profile.crl_partition(&serial);
-        let crl_url = format!("{}{}", ca.crl_base_url, partition);
+        // Unpartitioned profiles point at the CA's full CRL.
+        let file = if partition.is_empty() {
+            FULL_CRL_FILE
+        } else {
+            partition.as_str()
+        };
+        let crl_url = format!("{}{file}", ca.crl_base_url);
         let common_name = csr.common_name();
         let input = revoca_issuer::IssueInput {
             subject: &req.subject,
@@ -1392,6 +1398,9 @@ struct Swept {
     changed: Vec<Changed>,
     failed: usize,
 }
+
+/// File name of a CA's full (unpartitioned) CRL under its CRL base URL.
+pub const FULL_CRL_FILE: &str = "full.crl";
 
 /// The subject common name a key-compromise proof CSR must carry.
 pub const KEY_COMPROMISE_CN: &str = "key compromise";

@@ -7,10 +7,12 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod pkcs11;
 mod pool;
 mod software;
 
 pub use error::SignError;
+pub use pkcs11::{PinSource, Pkcs11Config, Pkcs11Key};
 pub use pool::{PoolStats, SigningPool};
 pub use software::{KeyAlgorithm, SoftwareKey};
 
@@ -95,6 +97,21 @@ pub trait Signer: Send + Sync + 'static {
     /// Signs `message` (the whole to-be-signed DER, not a digest) and returns the signature
     /// value ready for a DER `BIT STRING`: for ECDSA a DER `ECDSA-Sig-Value`.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
+
+    /// Signs a message given only its digest, computed with the hash of [`Signer::scheme`]
+    /// (SHA-256 for P-256 and both RSA schemes, SHA-384 for P-384). The result is the same
+    /// kind of signature value [`Signer::sign`] returns for the message itself. Lets callers
+    /// stream very large to-be-signed data (CRLs) through a hasher instead of holding it in
+    /// memory. A wrong digest length is an error, never a signature.
+    ///
+    /// The default implementation refuses with [`SignError::PrehashUnsupported`]; pure
+    /// schemes such as Ed25519 can never support it. Callers fall back to [`Signer::sign`].
+    fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        let _ = digest;
+        Err(SignError::PrehashUnsupported {
+            label: self.label().to_owned(),
+        })
+    }
 
     /// A label for logs and metrics: never secret (no PIN, no key material).
     fn label(&self) -> &str;

@@ -301,6 +301,55 @@ impl Signer for SoftwareKey {
         }
     }
 
+    /// ECDSA and RSA keys sign the digest directly (aws-lc-rs `sign_digest`); the digest
+    /// must be SHA-256 (P-256, RSA) or SHA-384 (P-384). Ed25519 is a pure scheme and refuses
+    /// with [`SignError::PrehashUnsupported`].
+    fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        let backend = |reason: String| SignError::Backend {
+            label: self.label.clone(),
+            reason,
+        };
+        let algorithm = match self.scheme {
+            SignatureScheme::EcdsaP256Sha256
+            | SignatureScheme::RsaPkcs1Sha256
+            | SignatureScheme::RsaPssSha256 => &aws_lc_rs::digest::SHA256,
+            SignatureScheme::EcdsaP384Sha384 => &aws_lc_rs::digest::SHA384,
+            SignatureScheme::Ed25519 => {
+                return Err(SignError::PrehashUnsupported {
+                    label: self.label.clone(),
+                });
+            }
+        };
+        let digest =
+            aws_lc_rs::digest::Digest::import_less_safe(digest, algorithm).map_err(|_| {
+                backend(format!(
+                    "digest is {} bytes; {} needs {}",
+                    digest.len(),
+                    self.scheme.name(),
+                    algorithm.output_len()
+                ))
+            })?;
+        match &self.pair {
+            KeyPairKind::Ecdsa(pair) => pair
+                .sign_digest(&digest)
+                .map(|sig| sig.as_ref().to_vec())
+                .map_err(|e| backend(e.to_string())),
+            KeyPairKind::Rsa(pair) => {
+                let mut sig = vec![0; pair.public_modulus_len()];
+                let encoding = match self.scheme {
+                    SignatureScheme::RsaPssSha256 => &RSA_PSS_SHA256,
+                    _ => &RSA_PKCS1_SHA256,
+                };
+                pair.sign_digest(encoding, &digest, &mut sig)
+                    .map_err(|e| backend(e.to_string()))?;
+                Ok(sig)
+            }
+            KeyPairKind::Ed25519(_) => Err(SignError::PrehashUnsupported {
+                label: self.label.clone(),
+            }),
+        }
+    }
+
     fn label(&self) -> &str {
         &self.label
     }
@@ -344,6 +393,51 @@ mod tests {
         round_trip(KeyAlgorithm::EcdsaP384, &ECDSA_P384_SHA384_ASN1);
         round_trip(KeyAlgorithm::Rsa2048, &RSA_PKCS1_2048_8192_SHA256);
         round_trip(KeyAlgorithm::Ed25519, &ED25519);
+    }
+
+    /// `sign_digest(H(m))` verifies as a signature over `m`, for every prehash scheme.
+    #[test]
+    fn digest_signing_matches_message_signing() {
+        use aws_lc_rs::digest::{SHA256, SHA384, digest};
+        let cases: [(KeyAlgorithm, bool, &'static dyn VerificationAlgorithm); 4] = [
+            (KeyAlgorithm::EcdsaP256, false, &ECDSA_P256_SHA256_ASN1),
+            (KeyAlgorithm::EcdsaP384, false, &ECDSA_P384_SHA384_ASN1),
+            (KeyAlgorithm::Rsa2048, false, &RSA_PKCS1_2048_8192_SHA256),
+            (KeyAlgorithm::Rsa2048, true, &RSA_PSS_2048_8192_SHA256),
+        ];
+        for (alg, pss, verify) in cases {
+            let pkcs8 = SoftwareKey::generate_pkcs8(alg).unwrap();
+            let mut key = SoftwareKey::from_pkcs8_der(&pkcs8, "prehash").unwrap();
+            if pss {
+                key = key.with_rsa_pss();
+            }
+            let hash = if alg == KeyAlgorithm::EcdsaP384 {
+                &SHA384
+            } else {
+                &SHA256
+            };
+            let message = b"a very large CRL, streamed";
+            let sig = key.sign_digest(digest(hash, message).as_ref()).unwrap();
+            let public = raw_public_key(key.public_key_spki_der());
+            UnparsedPublicKey::new(verify, &public)
+                .verify(message, &sig)
+                .unwrap_or_else(|_| panic!("{alg:?} pss={pss}: digest signature verifies"));
+            // A digest of the wrong length is refused, not signed.
+            let wrong = if hash == &SHA256 { 48 } else { 32 };
+            assert!(matches!(
+                key.sign_digest(&vec![0u8; wrong]),
+                Err(SignError::Backend { .. })
+            ));
+        }
+        let ed = SoftwareKey::from_pkcs8_der(
+            &SoftwareKey::generate_pkcs8(KeyAlgorithm::Ed25519).unwrap(),
+            "ed",
+        )
+        .unwrap();
+        assert!(matches!(
+            ed.sign_digest(&[0u8; 32]),
+            Err(SignError::PrehashUnsupported { .. })
+        ));
     }
 
     #[test]
