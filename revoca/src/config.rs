@@ -42,6 +42,9 @@ pub struct Config {
     /// The RA intake (HTTPS API, ACME revokeCert); omit to run without one.
     #[serde(default)]
     pub ra: Option<RaConfig>,
+    /// The PKCS#11 token for keys named `pkcs11:...` (omit when every key is a file).
+    #[serde(default)]
+    pub hsm: Option<crate::keys::HsmConfig>,
 }
 
 /// `[ra]`: the registration-authority intake.
@@ -255,8 +258,9 @@ impl Config {
     }
 
     fn resolve(&mut self, base: &Path) {
+        // Key references may be PKCS#11 URIs, which are not paths.
         let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
+            if p.is_relative() && !crate::keys::is_pkcs11(p) {
                 *p = base.join(&*p);
             }
         };
@@ -271,6 +275,14 @@ impl Config {
                 fix(p);
             }
             if let Some(p) = &mut i.ca_key {
+                fix(p);
+            }
+        }
+        if let Some(hsm) = &mut self.hsm {
+            if let Some(p) = &mut hsm.pin_file {
+                fix(p);
+            }
+            if let Some(p) = &mut hsm.softhsm_conf {
                 fix(p);
             }
         }

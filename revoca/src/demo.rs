@@ -10,6 +10,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use revoca_ingest::Store;
 use revoca_issuer::{
@@ -42,6 +43,86 @@ pub struct DemoOptions {
     pub certs: usize,
     /// Where the RA serves HTTPS (default: a free loopback port, chosen at each start).
     pub ra_listen: Option<SocketAddr>,
+    /// Keep every CA and responder key in a SoftHSM2 token under `dir/hsm` (no private
+    /// key file is written). The process must run with `SOFTHSM2_CONF` naming the
+    /// token's configuration (main re-executes itself so).
+    pub hsm: bool,
+}
+
+/// The SoftHSM2 configuration directory of a demo.
+pub fn hsm_dir(dir: &Path) -> PathBuf {
+    dir.join("hsm")
+}
+
+/// Label of the demo's token.
+pub const HSM_TOKEN: &str = "revoca-demo";
+
+/// Makes the demo's CA and responder keys: PEM files, or keys generated inside a token.
+enum KeyMaker {
+    Files,
+    Token(crate::keys::HsmConfig),
+}
+
+impl KeyMaker {
+    /// A new key called `name`; returns the signer and how the configuration names it.
+    fn make(
+        &self,
+        dir: &Path,
+        alg: KeyAlgorithm,
+        name: &str,
+    ) -> Result<(Arc<dyn Signer>, PathBuf), String> {
+        match self {
+            KeyMaker::Files => {
+                let path = dir.join(format!("keys/{name}.key.pem"));
+                Ok((Arc::new(new_key(alg, &path)?), path))
+            }
+            KeyMaker::Token(hsm) => {
+                let config = hsm.key_config(None, Some(name), None)?;
+                revoca_signer::pkcs11::generate_key(&config, name, alg)
+                    .map_err(|e| format!("generating {name} in the token: {e}"))?;
+                let key = revoca_signer::Pkcs11Key::open(&config).map_err(|e| e.to_string())?;
+                Ok((Arc::new(key), crate::keys::pkcs11_uri(name)))
+            }
+        }
+    }
+
+    fn hsm(&self) -> Option<&crate::keys::HsmConfig> {
+        match self {
+            KeyMaker::Files => None,
+            KeyMaker::Token(h) => Some(h),
+        }
+    }
+}
+
+/// Creates the demo's SoftHSM2 token with random PINs; the user PIN goes to
+/// `hsm/user.pin` (0600), the SO PIN is not kept.
+pub fn create_token(dir: &Path) -> Result<crate::keys::HsmConfig, String> {
+    let hsm = hsm_dir(dir);
+    let random_pin = || -> Result<String, String> {
+        let mut b = [0u8; 12];
+        aws_lc_rs::rand::fill(&mut b).map_err(|_| "random source failed".to_owned())?;
+        Ok(hex::encode(b))
+    };
+    let (so_pin, user_pin) = (random_pin()?, random_pin()?);
+    let module = PathBuf::from(revoca_signer::pkcs11::DEFAULT_MODULE);
+    let conf = revoca_signer::pkcs11::init_softhsm_token(
+        &module,
+        &hsm,
+        HSM_TOKEN,
+        &revoca_signer::pkcs11::Pin::new(so_pin),
+        &revoca_signer::pkcs11::Pin::new(user_pin.clone()),
+    )
+    .map_err(|e| format!("creating the demo token: {e}"))?;
+    let pin_file = hsm.join("user.pin");
+    write_file(&pin_file, user_pin.as_bytes(), true)?;
+    Ok(crate::keys::HsmConfig {
+        module,
+        token: HSM_TOKEN.to_owned(),
+        pin_file: Some(pin_file),
+        pin_env: None,
+        sessions: 2,
+        softhsm_conf: Some(conf),
+    })
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
@@ -121,11 +202,12 @@ struct DemoCa {
     label: &'static str,
     name: String,
     key_alg: KeyAlgorithm,
-    key: SoftwareKey,
+    key: Arc<dyn Signer>,
+    key_ref: PathBuf,
     info: IssuerInfo,
     cert_path: PathBuf,
     responder_cert_path: PathBuf,
-    responder_key_path: PathBuf,
+    responder_key_ref: PathBuf,
     key_sha256: [u8; 32],
     allow_hold: bool,
 }
@@ -212,15 +294,21 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
     let years = |n: u32| n * 365 * 86_400;
     let validity = |secs: u32| Validity::starting_at(now - 3600, secs).map_err(|e| e.to_string());
 
+    let keys = if opts.hsm {
+        KeyMaker::Token(create_token(dir)?)
+    } else {
+        KeyMaker::Files
+    };
+
     // Root.
-    let root_key = new_key(KeyAlgorithm::EcdsaP256, &dir.join("keys/root.key.pem"))?;
+    let (root_key, _) = keys.make(dir, KeyAlgorithm::EcdsaP256, "root")?;
     let root_der = CertificateBuilder::root_ca(
         serial()?,
         name("C=ES,O=Revoca Demo,CN=Revoca Demo Root CA")?,
         validity(years(10))?,
         root_key.public_key_spki_der(),
     )
-    .and_then(|b| b.build(&root_key))
+    .and_then(|b| b.build(root_key.as_ref()))
     .map_err(|e| e.to_string())?;
     let root_path = dir.join("certs/root.pem");
     write_file(
@@ -241,7 +329,7 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
         ),
         ("ap", "Revoca Demo AP CA (RSA)", KeyAlgorithm::Rsa2048, true),
     ] {
-        let key = new_key(alg, &dir.join(format!("keys/{label}-ca.key.pem")))?;
+        let (key, key_ref) = keys.make(dir, alg, &format!("{label}-ca"))?;
         let ca_der = CertificateBuilder::issuing_ca(
             serial()?,
             name(&format!("C=ES,O=Revoca Demo,CN={cn}"))?,
@@ -250,7 +338,7 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
             &root_info,
             Some(0),
         )
-        .and_then(|b| b.build(&root_key))
+        .and_then(|b| b.build(root_key.as_ref()))
         .map_err(|e| e.to_string())?;
         let cert_path = dir.join(format!("certs/{label}-ca.pem"));
         write_file(
@@ -260,8 +348,8 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
         )?;
         let info = IssuerInfo::from_certificate_der(&ca_der).map_err(|e| e.to_string())?;
 
-        let responder_key_path = dir.join(format!("keys/{label}-responder.key.pem"));
-        let responder_key = new_key(alg, &responder_key_path)?;
+        let (responder_key, responder_key_ref) =
+            keys.make(dir, alg, &format!("{label}-responder"))?;
         let responder_der = CertificateBuilder::ocsp_responder(
             serial()?,
             name(&format!("C=ES,O=Revoca Demo,CN={cn} OCSP Responder"))?,
@@ -269,7 +357,7 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
             responder_key.public_key_spki_der(),
             &info,
         )
-        .and_then(|b| b.build(&key))
+        .and_then(|b| b.build(key.as_ref()))
         .map_err(|e| e.to_string())?;
         let responder_cert_path = dir.join(format!("certs/{label}-responder.pem"));
         write_file(
@@ -284,10 +372,11 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
             key_sha256: revoca_responder::issuers::cert_key_sha256(&ca_der)
                 .map_err(|e| e.to_string())?,
             key,
+            key_ref,
             info,
             cert_path,
             responder_cert_path,
-            responder_key_path,
+            responder_key_ref,
             allow_hold,
         });
     }
@@ -326,17 +415,15 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
             },
         )
         .map_err(|e| e.to_string())?;
-        let der = builder.build(&ca.key).map_err(|e| e.to_string())?;
+        let der = builder.build(ca.key.as_ref()).map_err(|e| e.to_string())?;
         let path = dir.join(format!("samples/{i:04}.pem"));
         write_file(&path, pem_encode("CERTIFICATE", &der).as_bytes(), false)?;
         // The subscriber's key, so demos and tests can use the key-based revocation
-        // channels (ACME revokeCert, key compromise).
-        let key_path = dir.join(format!("samples/{i:04}.key.pem"));
-        write_file(
-            &key_path,
-            pem_encode("PRIVATE KEY", &pkcs8).as_bytes(),
-            true,
-        )?;
+        // channels (ACME revokeCert, key compromise). Not with --hsm: no key on disk.
+        let key_path = (!opts.hsm).then(|| dir.join(format!("samples/{i:04}.key.pem")));
+        if let Some(p) = &key_path {
+            write_file(p, pem_encode("PRIVATE KEY", &pkcs8).as_bytes(), true)?;
+        }
         let serial =
             Serial::from_unsigned_be(builder.serial().magnitude()).map_err(|e| e.to_string())?;
         events.push(issued(
@@ -372,20 +459,27 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
     flush(&mut events)?;
 
     // The RA: server and operator certificates from the TLS CA.
-    let ra = crate::demo_ra::create(
-        dir,
-        &crate::demo_ra::IssuingCa {
-            key: &cas[0].key,
-            info: &cas[0].info,
-            key_sha256: cas[0].key_sha256,
-            ocsp_url: &url,
-            cert_path: &cas[0].cert_path,
-        },
-        ra_listen,
-        &validity(years(1))?,
-        issued_at,
-    )?;
-    events.extend(ra.events.iter().copied());
+    // Not with --hsm: the RA's TLS key and the operators' keys would be files.
+    let ra = if opts.hsm {
+        None
+    } else {
+        Some(crate::demo_ra::create(
+            dir,
+            &crate::demo_ra::IssuingCa {
+                key: cas[0].key.as_ref(),
+                info: &cas[0].info,
+                key_sha256: cas[0].key_sha256,
+                ocsp_url: &url,
+                cert_path: &cas[0].cert_path,
+            },
+            ra_listen,
+            &validity(years(1))?,
+            issued_at,
+        )?)
+    };
+    if let Some(ra) = &ra {
+        events.extend(ra.events.iter().copied());
+    }
     flush(&mut events)?;
 
     // Bulk: serial assignments of the TLS CA, only in the store.
@@ -443,26 +537,27 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
                 name: ca.name.clone(),
                 cert: ca.cert_path.clone(),
                 responder_cert: Some(ca.responder_cert_path.clone()),
-                responder_key: ca.responder_key_path.clone(),
+                responder_key: ca.responder_key_ref.clone(),
                 validity_hours: VALIDITY_HOURS,
                 unassigned: "unauthorized".into(),
                 nonce: "ignore".into(),
                 allow_hold: ca.allow_hold,
-                ca_key: Some(dir.join(format!("keys/{}-ca.key.pem", ca.label))),
+                ca_key: Some(ca.key_ref.clone()),
                 profiles: crate::demo_ra::demo_profiles(ca.label),
                 ocsp_url: None,
                 ca_issuers_url: None,
                 crl_base_url: None,
             })
             .collect(),
-        ra: Some(ra.config.clone()),
+        ra: ra.as_ref().map(|r| r.config.clone()),
+        hsm: keys.hsm().cloned(),
     };
     let config_path = dir.join("config.toml");
     let text = toml::to_string(&config).map_err(|e| e.to_string())?;
     write_file(&config_path, text.as_bytes(), false)?;
 
     // The manifest last: its presence marks a complete demo.
-    let manifest = json!({
+    let mut manifest = json!({
         "ocsp_url": url,
         "roots": [root_path],
         "issuers": cas.iter().map(|ca| json!({
@@ -485,13 +580,23 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
         "validity_hours": VALIDITY_HOURS,
         "max_age_cap_secs": MAX_AGE_CAP_SECS,
         "admin_socket": dir.join("admin.sock"),
-        "ra_url": ra.config.url,
-        "acme_directory": format!("{}/acme/directory", ra.config.url),
-        "operators": ra.operators,
-        "audit_dir": ra.config.audit_dir,
         "config": config_path,
         "store": store_path,
     });
+    if let Some(ra) = &ra {
+        manifest["ra_url"] = json!(ra.config.url);
+        manifest["acme_directory"] = json!(format!("{}/acme/directory", ra.config.url));
+        manifest["operators"] = ra.operators.clone();
+        manifest["audit_dir"] = json!(ra.config.audit_dir);
+    }
+    if let Some(hsm) = keys.hsm() {
+        manifest["hsm"] = json!({
+            "module": hsm.module,
+            "token": hsm.token,
+            "softhsm_conf": hsm.softhsm_conf,
+            "keys": cas.iter().flat_map(|ca| [&ca.key_ref, &ca.responder_key_ref]).collect::<Vec<_>>(),
+        });
+    }
     let text = serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())?;
     write_file(&dir.join("manifest.json"), text.as_bytes(), false)?;
     tracing::info!(

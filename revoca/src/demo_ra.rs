@@ -41,7 +41,7 @@ pub fn demo_profiles(label: &str) -> Vec<String> {
 /// The CA that issues the RA's server and operator certificates.
 pub struct IssuingCa<'a> {
     /// Its key.
-    pub key: &'a SoftwareKey,
+    pub key: &'a dyn Signer,
     /// Its name and key.
     pub info: &'a IssuerInfo,
     /// SHA-256 of its subjectPublicKey bits (for the "issued" events).

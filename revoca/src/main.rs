@@ -13,6 +13,8 @@
 mod config;
 mod demo;
 mod demo_ra;
+mod hsm_cli;
+mod keys;
 mod ra_cli;
 mod ra_wiring;
 mod serve;
@@ -51,6 +53,15 @@ enum Command {
         /// Address the RA serves HTTPS on (default: a free loopback port, in the manifest).
         #[arg(long)]
         ra_listen: Option<SocketAddr>,
+        /// Keep every CA and responder key in a SoftHSM2 token under DIR/hsm (no private
+        /// key file is written; the RA, whose TLS and operator keys are files, is off).
+        #[arg(long)]
+        hsm: bool,
+    },
+    /// Keys on a PKCS#11 token (SoftHSM2 for demos and tests).
+    Hsm {
+        #[command(subcommand)]
+        command: HsmCommand,
     },
     /// Serve OCSP from a TOML configuration (see docs/configuration.md).
     Serve {
@@ -188,6 +199,44 @@ enum RaCommand {
         #[arg(long)]
         cert: Option<PathBuf>,
     },
+}
+
+/// PKCS#11 key management.
+#[derive(Subcommand, Debug)]
+enum HsmCommand {
+    /// Create a SoftHSM2 token under DIR/hsm (random PINs; the user PIN in DIR/hsm/user.pin).
+    Init {
+        /// The demo directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Generate a key pair inside the token (the private key never leaves it).
+    Keygen {
+        #[command(flatten)]
+        token: TokenArgs,
+        /// CKA_LABEL of the new key.
+        #[arg(long)]
+        label: String,
+        /// P-256, P-384, RSA-2048, RSA-3072, RSA-4096 or Ed25519.
+        #[arg(long)]
+        alg: String,
+    },
+    /// List the token's private keys.
+    List {
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+}
+
+/// Which token.
+#[derive(Args, Debug)]
+struct TokenArgs {
+    /// A demo directory (its config's [hsm], or the DIR/hsm SoftHSM2 token).
+    #[arg(long, required_unless_present = "config")]
+    dir: Option<PathBuf>,
+    /// A configuration file with an [hsm] section.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 /// Audit log commands.
@@ -355,6 +404,27 @@ fn run_lifecycle(
     run_admin(action, target, reason, invalidity_date)
 }
 
+fn run_hsm(command: HsmCommand) -> ExitCode {
+    let token = |t: &TokenArgs| -> Result<keys::HsmConfig, String> {
+        let h = hsm_cli::hsm_of(t.dir.as_deref(), t.config.as_deref())?;
+        hsm_cli::ensure_env(&h)?;
+        Ok(h)
+    };
+    let (context, result) = match command {
+        HsmCommand::Init { dir } => ("hsm init", hsm_cli::init(&dir)),
+        HsmCommand::Keygen {
+            token: t,
+            label,
+            alg,
+        } => (
+            "hsm keygen",
+            token(&t).and_then(|h| hsm_cli::keygen(&h, &label, &alg)),
+        ),
+        HsmCommand::List { token: t } => ("hsm list", token(&t).and_then(|h| hsm_cli::list(&h))),
+    };
+    ra_cli::finish(context, result)
+}
+
 fn run_ra(command: RaCommand) -> ExitCode {
     let target = |dir: &std::path::Path| -> Result<ra_cli::RaTarget, String> {
         ra_cli::RaTarget::from_dir(dir)?
@@ -440,7 +510,25 @@ fn main() -> ExitCode {
             listen,
             certs,
             ra_listen,
+            hsm,
         } => {
+            // A demo with a token (new or reused) needs SOFTHSM2_CONF before anything loads
+            // the module: re-execute with it set.
+            let hsm_dir = demo::hsm_dir(&dir);
+            if hsm || hsm_dir.exists() {
+                let conf = match std::fs::create_dir_all(&dir)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        revoca_signer::pkcs11::write_softhsm_conf(&hsm_dir)
+                            .map_err(|e| e.to_string())
+                    }) {
+                    Ok(c) => c,
+                    Err(e) => return fail("demo", e),
+                };
+                if let Err(e) = keys::reexec_with_softhsm_conf(&conf) {
+                    return fail("demo", e);
+                }
+            }
             init_logging();
             let hooks = match serve::TestHooks::from_env() {
                 Ok(h) => h,
@@ -451,6 +539,7 @@ fn main() -> ExitCode {
                 listen,
                 certs,
                 ra_listen,
+                hsm,
             };
             let (config, manifest) = match demo::prepare(&opts) {
                 Ok(x) => x,
@@ -473,6 +562,11 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail("serve", e),
             };
+            if let Some(h) = &config.hsm
+                && let Err(e) = hsm_cli::ensure_env(h)
+            {
+                return fail("serve", e);
+            }
             let listen = config.listen;
             match serve::run(config, hooks, move || println!("ready: http://{listen}/")) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -487,6 +581,7 @@ fn main() -> ExitCode {
         Command::Hold { target } => run_lifecycle("hold", &target, None, None),
         Command::Release { target } => run_lifecycle("release", &target, None, None),
         Command::Ra { command } => run_ra(command),
+        Command::Hsm { command } => run_hsm(command),
         Command::Audit {
             command: AuditCommand::Verify { dir, audit_dir },
         } => ra_cli::finish(

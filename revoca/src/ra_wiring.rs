@@ -12,7 +12,7 @@ use revoca_ra::store::RaStore;
 use revoca_ra::workflow::{CaEntry, Ra, RaSettings};
 use revoca_ra::{AuditLog, tls};
 use revoca_responder::{Clock, IssuerSet};
-use revoca_signer::{Signer, SoftwareKey};
+use revoca_signer::Signer;
 use revoca_status::{CertKey, CertState, Serial, StatusIndex};
 
 use crate::config::{Config, RaConfig};
@@ -59,10 +59,8 @@ fn cas(config: &Config, issuers: &IssuerSet) -> Result<Vec<CaEntry>, String> {
             }
             continue;
         };
-        let signer: Arc<dyn Signer> = Arc::new(
-            SoftwareKey::from_pem_file(key_path)
-                .map_err(|e| format!("issuer {}: CA key: {e}", ic.name))?,
-        );
+        let signer: Arc<dyn Signer> = crate::keys::load_signer(key_path, config.hsm.as_ref())
+            .map_err(|e| format!("issuer {}: CA key: {e}", ic.name))?;
         let info = revoca_issuer::IssuerInfo::from_certificate_der(&issuer.cert_der)
             .map_err(|e| format!("issuer {}: {e}", ic.name))?;
         let not_after = CertInfo::parse(&issuer.cert_der)

@@ -13,7 +13,6 @@ use revoca_responder::{
     Clock, IssuerSet, IssuerSettings, NonceMode, OcspIssuer, RefreshSettings, Refresher, Service,
     ServiceSettings, UnassignedPolicy,
 };
-use revoca_signer::{Signer, SoftwareKey};
 use revoca_status::{IssuerId, StatusIndex};
 
 use crate::config::Config;
@@ -53,8 +52,8 @@ fn read_pem_cert(path: &std::path::Path) -> Result<Vec<u8>, String> {
 fn build_issuers(config: &Config) -> Result<IssuerSet, String> {
     let mut out = Vec::with_capacity(config.issuers.len());
     for (n, ic) in config.issuers.iter().enumerate() {
-        let key = SoftwareKey::from_pem_file(&ic.responder_key).map_err(|e| e.to_string())?;
-        let signer: Arc<dyn Signer> = Arc::new(key);
+        let signer = crate::keys::load_signer(&ic.responder_key, config.hsm.as_ref())
+            .map_err(|e| format!("issuer {}: responder key: {e}", ic.name))?;
         let cert = read_pem_cert(&ic.cert)?;
         let responder = ic
             .responder_cert
