@@ -102,8 +102,11 @@ fn percent_decode(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Parses the path attributes of a PKCS#11 URI: (token, object label, id).
-fn parse_uri(uri: &str) -> Result<(Option<String>, Option<String>, Option<Vec<u8>>), String> {
+/// The path attributes of a PKCS#11 URI Revoca uses: token, object label, id.
+type UriParts = (Option<String>, Option<String>, Option<Vec<u8>>);
+
+/// Parses the path attributes of a PKCS#11 URI.
+fn parse_uri(uri: &str) -> Result<UriParts, String> {
     let rest = uri
         .strip_prefix(PKCS11_SCHEME)
         .ok_or_else(|| format!("{uri:?} is not a pkcs11: URI"))?;
