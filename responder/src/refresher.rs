@@ -61,7 +61,16 @@ pub struct RefreshMetrics {
     pub loaded: AtomicU64,
     /// Unix time of the last completed scan.
     pub last_scan: AtomicU64,
+    /// Certificates whose new response could not be signed (signer down) and are being
+    /// retried with back-off. Non-zero is an alarm: their status is answered `tryLater`.
+    pub retry_backlog: AtomicU64,
 }
+
+/// First and longest delay between retries of failed urgent signings.
+const RETRY_MIN: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Failed urgent signings remembered for retry; beyond it the periodic scan catches up.
+const RETRY_CAP: usize = 100_000;
 
 /// Sends certificates that need a new response now.
 #[derive(Clone, Debug)]
@@ -232,10 +241,33 @@ impl Refresher {
         self.ready.store(true, Ordering::SeqCst);
         let interval = Duration::from_secs(self.settings.scan_interval_secs.max(1));
         let mut next_scan = std::time::Instant::now() + interval;
+        // Status changes whose signing failed (the signer is slow or gone): retried with
+        // back-off until the signer is back, so a revocation is served as soon as it can.
+        let mut retry: Vec<CertKey> = Vec::new();
+        let mut backoff = RETRY_MIN;
+        let mut retry_at: Option<std::time::Instant> = None;
         while !self.stop.load(Ordering::Relaxed) {
-            let wait = next_scan
+            if retry_at.is_some_and(|t| std::time::Instant::now() >= t) {
+                let keys = std::mem::take(&mut retry);
+                let due = self.collect(keys);
+                retry = self.sign_and_keep_failed(due);
+                if retry.is_empty() {
+                    backoff = RETRY_MIN;
+                    retry_at = None;
+                } else {
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                    retry_at = Some(std::time::Instant::now() + backoff);
+                }
+                self.metrics
+                    .retry_backlog
+                    .store(retry.len() as u64, Ordering::Relaxed);
+            }
+            let mut wait = next_scan
                 .saturating_duration_since(std::time::Instant::now())
                 .min(Duration::from_millis(200));
+            if let Some(t) = retry_at {
+                wait = wait.min(t.saturating_duration_since(std::time::Instant::now()));
+            }
             match self.urgent.recv_timeout(wait) {
                 Ok(mut keys) => {
                     // Take everything queued so a burst is signed in one go.
@@ -243,7 +275,19 @@ impl Refresher {
                         keys.extend(more);
                     }
                     let due = self.collect(keys);
-                    self.sign_all(due);
+                    let failed = self.sign_and_keep_failed(due);
+                    if !failed.is_empty() {
+                        tracing::error!(
+                            certificates = failed.len(),
+                            "new status could not be signed; retrying (answered tryLater meanwhile)"
+                        );
+                        let room = RETRY_CAP.saturating_sub(retry.len());
+                        retry.extend(failed.into_iter().take(room));
+                        retry_at.get_or_insert(std::time::Instant::now() + backoff);
+                        self.metrics
+                            .retry_backlog
+                            .store(retry.len() as u64, Ordering::Relaxed);
+                    }
                 }
                 Err(idle) => {
                     if idle == RecvTimeoutError::Disconnected {
@@ -257,6 +301,23 @@ impl Refresher {
                 }
             }
         }
+    }
+
+    /// Signs `due` and returns the certificates still without a response for their
+    /// current status (their signing failed).
+    fn sign_and_keep_failed(&self, due: Vec<Due>) -> Vec<CertKey> {
+        let keys: Vec<(CertKey, u32)> = due.iter().map(|d| (d.key, d.generation)).collect();
+        self.sign_all(due);
+        keys.into_iter()
+            .filter(|(key, generation)| {
+                self.index
+                    .with_entry(key, |e| {
+                        e.generation() == *generation && e.presigned().is_none()
+                    })
+                    .unwrap_or(false)
+            })
+            .map(|(key, _)| key)
+            .collect()
     }
 
     fn collect(&self, keys: Vec<CertKey>) -> Vec<Due> {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use revoca_signer::pkcs11::{self, PinSource, Pkcs11Config};
+use revoca_signer::pkcs11::{self, PinSource, Pkcs11Config, SignerMetrics};
 use revoca_signer::{Signer, SoftwareKey};
 use serde::{Deserialize, Serialize};
 
@@ -146,7 +146,28 @@ pub fn load_signer(key: &Path, hsm: Option<&HsmConfig>) -> Result<Arc<dyn Signer
     let (token, object, id) = parse_uri(uri)?;
     let config = hsm.key_config(token.as_deref(), object.as_deref(), id)?;
     let k = revoca_signer::Pkcs11Key::open(&config).map_err(|e| format!("key {uri}: {e}"))?;
+    TOKEN_KEY_METRICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(Arc::clone(k.metrics()));
     Ok(Arc::new(k))
+}
+
+/// Metrics of every token key opened by this process (for `/metrics`).
+static TOKEN_KEY_METRICS: std::sync::Mutex<Vec<Arc<SignerMetrics>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Prometheus text for the token keys opened so far (signing latency histogram,
+/// in-flight, queue depth, errors by kind, reconnects); empty without token keys.
+pub fn render_token_metrics() -> String {
+    let all = TOKEN_KEY_METRICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if all.is_empty() {
+        return String::new();
+    }
+    let refs: Vec<&SignerMetrics> = all.iter().map(|m| m.as_ref()).collect();
+    SignerMetrics::render_prometheus_all("revoca_signer", &refs)
 }
 
 /// With SoftHSM2, the module finds its tokens through `SOFTHSM2_CONF`, read once when it

@@ -156,11 +156,13 @@ pub fn run(
         format!(
             "# HELP revoca_certificates Assigned serials in the status index.\n# TYPE revoca_certificates gauge\nrevoca_certificates {}\n\
              # HELP revoca_responses_signed_total Responses signed by the refresher.\n# TYPE revoca_responses_signed_total counter\nrevoca_responses_signed_total {}\n\
-             # HELP revoca_signing_failures_total Refresher signing failures.\n# TYPE revoca_signing_failures_total counter\nrevoca_signing_failures_total {}\n",
+             # HELP revoca_signing_failures_total Refresher signing failures.\n# TYPE revoca_signing_failures_total counter\nrevoca_signing_failures_total {}\n\
+             # HELP revoca_refresh_retry_backlog Status changes waiting for the signer (answered tryLater meanwhile).\n# TYPE revoca_refresh_retry_backlog gauge\nrevoca_refresh_retry_backlog {}\n",
             metrics_index.len(),
             refresh_metrics.signed.load(Ordering::Relaxed),
             refresh_metrics.failed.load(Ordering::Relaxed),
-        )
+            refresh_metrics.retry_backlog.load(Ordering::Relaxed),
+        ) + &crate::keys::render_token_metrics()
     });
     let app = Arc::new(HttpApp::new(
         Arc::clone(&service),

@@ -385,11 +385,12 @@ class DemoServer:
     """One `revoca demo` process with its own process group."""
 
     def __init__(self, directory: Path, certs: int, port: int | None = None,
-                 env: dict | None = None):
+                 env: dict | None = None, args: tuple = ()):
         self.dir = Path(directory)
         self.certs = certs
         self.port = port or free_port()
         self.extra_env = dict(env or {})
+        self.extra_args = [str(a) for a in args]
         self.proc: subprocess.Popen | None = None
         self.lines: list[str] = []
         self._ready_line = threading.Event()
@@ -411,7 +412,7 @@ class DemoServer:
         env = dict(os.environ)
         env.update(self.extra_env)
         cmd = [revoca_bin(), "demo", "--dir", str(self.dir), "--listen",
-               f"127.0.0.1:{self.port}", "--certs", str(self.certs)]
+               f"127.0.0.1:{self.port}", "--certs", str(self.certs), *self.extra_args]
         self.lines = []
         self._ready_line.clear()
         self._log = open(self.log_path, "a", buffering=1)
@@ -564,8 +565,9 @@ def private_server(tmp_path):
     started: list[DemoServer] = []
 
     def make(name: str = "demo", certs: int = PRIVATE_CERTS, port: int | None = None,
-             env: dict | None = None, start: bool = True, strict: bool = True) -> DemoServer:
-        srv = DemoServer(tmp_path / name, certs, port=port, env=env)
+             env: dict | None = None, start: bool = True, strict: bool = True,
+             args: tuple = ()) -> DemoServer:
+        srv = DemoServer(tmp_path / name, certs, port=port, env=env, args=args)
         started.append(srv)
         if start:
             srv.start(strict=strict)
