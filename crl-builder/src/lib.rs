@@ -60,6 +60,7 @@ mod der;
 mod error;
 pub mod numbers;
 pub mod partition;
+pub mod publish;
 pub mod schedule;
 mod time;
 

@@ -79,12 +79,16 @@ impl AdminAnswer {
     }
 }
 
+/// Publishes CRLs now; answers a summary (`revoca crl build`).
+pub type CrlTrigger = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+
 /// Handles admin commands.
 pub struct Admin {
     issuers: Arc<IssuerSet>,
     ingest: Arc<Ingest>,
     index: Arc<StatusIndex>,
     clock: Clock,
+    crl_trigger: Option<CrlTrigger>,
 }
 
 /// How long a command waits for the new response to be signed before answering anyway
@@ -128,7 +132,14 @@ impl Admin {
             ingest,
             index,
             clock,
+            crl_trigger: None,
         }
+    }
+
+    /// Enables the `publish-crls` command.
+    pub fn with_crl_trigger(mut self, trigger: CrlTrigger) -> Self {
+        self.crl_trigger = Some(trigger);
+        self
     }
 
     /// Waits (bounded) until the certificate's current status has a signed response.
@@ -265,6 +276,22 @@ impl Admin {
     }
 
     async fn try_apply(&self, cmd: AdminCommand) -> Result<AdminAnswer, Failure> {
+        if cmd.action == "publish-crls" {
+            let trigger = self
+                .crl_trigger
+                .clone()
+                .ok_or_else(|| Failure(StatusCode::NOT_FOUND, "no CRLs are configured".into()))?;
+            let done = tokio::task::spawn_blocking(move || trigger())
+                .await
+                .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+            return Ok(AdminAnswer {
+                result: Some(done),
+                error: None,
+                issuer: None,
+                serial: None,
+            });
+        }
         let (issuer, serial) = self.resolve(&cmd)?;
         let kind = self.event_kind(&cmd, &issuer)?;
         let event = Event {

@@ -20,6 +20,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::body::OcspBody;
+use crate::docs::StaticDocs;
 use crate::metrics::render_metrics;
 use crate::response::ErrorStatus;
 use crate::service::{Answer, Service};
@@ -53,6 +54,8 @@ pub struct HttpApp {
     extra_metrics: Box<dyn Fn() -> String + Send + Sync>,
     /// `Cache-Control` for the common case max-age = the cap (rendered once).
     cache_control_at_cap: HeaderValue,
+    /// CRLs and CA certificates served under `/crl/` and `/ca/`.
+    docs: Arc<StaticDocs>,
 }
 
 impl std::fmt::Debug for HttpApp {
@@ -90,7 +93,14 @@ impl HttpApp {
             ready,
             extra_metrics,
             cache_control_at_cap,
+            docs: Arc::default(),
         }
+    }
+
+    /// Serves `docs` under `/crl/` and `/ca/`.
+    pub fn with_docs(mut self, docs: Arc<StaticDocs>) -> Self {
+        self.docs = docs;
+        self
     }
 
     /// Handles one request.
@@ -112,6 +122,9 @@ impl HttpApp {
                 let mut body = render_metrics(&self.service);
                 body.push_str(&(self.extra_metrics)());
                 return text(StatusCode::OK, &body);
+            }
+            p if p.starts_with("/crl/") || p.starts_with("/ca/") => {
+                return self.static_doc(&req);
             }
             _ => {}
         }
@@ -199,6 +212,54 @@ impl HttpApp {
                 resp
             }
         }
+    }
+}
+
+impl HttpApp {
+    fn static_doc(&self, req: &Request<Incoming>) -> Response<OcspBody> {
+        let method = req.method();
+        if method != Method::GET && method != Method::HEAD {
+            let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return resp;
+        }
+        let Some(doc) = self.docs.get(req.uri().path()) else {
+            return text(StatusCode::NOT_FOUND, "not found\n");
+        };
+        let now = self.service.clock().now();
+        let not_modified = req
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| etag_matches(v.as_bytes(), doc.etag.as_bytes()));
+        let body = if method == Method::HEAD || not_modified {
+            OcspBody::empty()
+        } else {
+            OcspBody::one(doc.body.clone())
+        };
+        let mut resp = Response::new(body);
+        let h = resp.headers_mut();
+        if not_modified {
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        } else {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(doc.content_type),
+            );
+        }
+        let h = resp.headers_mut();
+        if method == Method::HEAD {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(doc.body.len()));
+        }
+        // A CRL may be cached until its nextUpdate, never beyond; at most a day.
+        let max_age = doc.expires.map_or(3600, |e| (e - now).clamp(0, 86_400));
+        h.insert(header::CACHE_CONTROL, cache_control(max_age));
+        h.insert(header::LAST_MODIFIED, http_date(doc.last_modified));
+        h.insert(header::EXPIRES, http_date(now + max_age));
+        if let Ok(v) = HeaderValue::from_str(&doc.etag) {
+            h.insert(header::ETAG, v);
+        }
+        resp
     }
 }
 

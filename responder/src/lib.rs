@@ -12,6 +12,7 @@ pub mod admin;
 pub mod body;
 pub mod clock;
 pub mod der;
+pub mod docs;
 pub mod http;
 pub mod issuers;
 pub mod metrics;

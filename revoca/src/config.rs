@@ -45,6 +45,105 @@ pub struct Config {
     /// The PKCS#11 token for keys named `pkcs11:...` (omit when every key is a file).
     #[serde(default)]
     pub hsm: Option<crate::keys::HsmConfig>,
+    /// CRL publication (omit to publish none).
+    #[serde(default)]
+    pub crl: Option<CrlConfig>,
+}
+
+/// `[crl]`: CRLs for every issuer with a `ca_key`, and optionally a root's ARL.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrlConfig {
+    /// Directory the CRLs are written to (`DIR/<issuer slug>/<file>`, plus `crls.json`).
+    pub publish_dir: PathBuf,
+    /// Seconds between a revocation, hold or release and the CRLs that show it (default 60).
+    #[serde(default = "default_crl_delay")]
+    pub delay_secs: u64,
+    /// Seconds between regular publications (default 21,600 = 6 h; ACCV publishes every 5 h).
+    #[serde(default = "default_crl_period")]
+    pub period_secs: u64,
+    /// nextUpdate − thisUpdate, hours (default 96; at most 240 per the BR, 96 for ACCV).
+    #[serde(default = "default_crl_validity")]
+    pub validity_hours: u32,
+    /// Seconds an expired certificate stays on CRLs after its notAfter (default 7 days;
+    /// longer than `period_secs`, so it appears on a CRL issued after expiry).
+    #[serde(default = "default_crl_retention")]
+    pub retention_secs: u64,
+    /// A root CA whose ARL (CA certificates only) is published too.
+    #[serde(default)]
+    pub arl: Option<ArlConfig>,
+}
+
+/// `[crl.arl]`: a root's authority revocation list.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArlConfig {
+    /// Name (logs, the CCADB list).
+    pub name: String,
+    /// The root certificate (PEM).
+    pub cert: PathBuf,
+    /// The root key (PEM file or `pkcs11:` URI).
+    pub key: PathBuf,
+    /// nextUpdate − thisUpdate, days (default 365; BR: at most 12 months).
+    #[serde(default = "default_arl_validity")]
+    pub validity_days: u32,
+}
+
+fn default_crl_delay() -> u64 {
+    60
+}
+fn default_crl_period() -> u64 {
+    21_600
+}
+fn default_crl_validity() -> u32 {
+    96
+}
+fn default_crl_retention() -> u64 {
+    7 * 86_400
+}
+fn default_arl_validity() -> u32 {
+    365
+}
+
+/// A URL path segment for a name ("Revoca Demo TLS CA (P-256)" → "revoca-demo-tls-ca-p-256").
+pub fn url_slug(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+impl Config {
+    /// `http://LISTEN`, the default base of URLs written into certificates.
+    pub fn default_base_url(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+}
+
+impl IssuerConfig {
+    /// The issuer's URL path segment.
+    pub fn slug(&self) -> String {
+        url_slug(&self.name)
+    }
+
+    /// Base URL of its CRLs (ends with `/`).
+    pub fn crl_base(&self, config: &Config) -> String {
+        self.crl_base_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/crl/{}/", config.default_base_url(), self.slug()))
+    }
+
+    /// Its caIssuers URL.
+    pub fn ca_issuers(&self, config: &Config) -> String {
+        self.ca_issuers_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/ca/{}.crt", config.default_base_url(), self.slug()))
+    }
 }
 
 /// `[ra]`: the registration-authority intake.
@@ -276,6 +375,13 @@ impl Config {
             }
             if let Some(p) = &mut i.ca_key {
                 fix(p);
+            }
+        }
+        if let Some(crl) = &mut self.crl {
+            fix(&mut crl.publish_dir);
+            if let Some(arl) = &mut crl.arl {
+                fix(&mut arl.cert);
+                fix(&mut arl.key);
             }
         }
         if let Some(hsm) = &mut self.hsm {

@@ -182,6 +182,17 @@ fn reuse(dir: &Path, listen: SocketAddr, ra_listen: SocketAddr) -> Result<(), St
     let mut manifest: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
     let url = ocsp_url(listen);
+    // URLs built on the old address (CRLs) follow the new one.
+    if let Some(old) = manifest["ocsp_url"].as_str().map(str::to_owned)
+        && let Some(crls) = manifest["crls"].as_array_mut()
+    {
+        for c in crls {
+            if let Some(u) = c["url"].as_str() {
+                c["url"] =
+                    json!(u.replacen(old.trim_end_matches('/'), url.trim_end_matches('/'), 1));
+            }
+        }
+    }
     manifest["ocsp_url"] = json!(url);
     if manifest.get("ra_url").is_some() {
         manifest["ra_url"] = json!(ra_url);
@@ -210,6 +221,10 @@ struct DemoCa {
     responder_key_ref: PathBuf,
     key_sha256: [u8; 32],
     allow_hold: bool,
+    /// How its certificates are spread over CRLs (None: one full CRL).
+    partitions: Option<revoca_issuer::CrlPartition>,
+    /// Base URL of its CRLs.
+    crl_base: String,
 }
 
 fn new_key(alg: KeyAlgorithm, path: &Path) -> Result<SoftwareKey, String> {
@@ -227,6 +242,76 @@ fn name(text: &str) -> Result<Name, String> {
 }
 
 /// The issuance event of a demo certificate.
+/// The AP CA partitions its CRLs like FNMT's profiles (the TLS CA does not).
+fn demo_partitions(label: &str) -> Result<Option<revoca_issuer::CrlPartition>, String> {
+    if label != "ap" {
+        return Ok(None);
+    }
+    let profile = revoca_issuer::builtin_profile("fnmt-ap-sello").map_err(|e| e.to_string())?;
+    Ok(Some(profile.crl_partitioning().clone()))
+}
+
+/// The CRLs the demo publishes, for the manifest: every CA's full CRL, the AP CA's
+/// partitions and the root's ARL.
+fn crl_list(
+    cas: &[DemoCa],
+    root_cert: &Path,
+    listen: SocketAddr,
+    publish_dir: &Path,
+) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let entry = |issuer: &Path, base: &str, file: &str, partition: Option<u32>| {
+        let slug = base
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        json!({
+            "issuer": issuer,
+            "url": format!("{base}{file}"),
+            "partition": partition,
+            "file": publish_dir.join(slug).join(file),
+        })
+    };
+    for ca in cas {
+        out.push(entry(
+            &ca.cert_path,
+            &ca.crl_base,
+            revoca_crl_builder::publish::FULL_CRL_FILE,
+            None,
+        ));
+        if let Some(revoca_issuer::CrlPartition::SerialMod {
+            partitions,
+            name_template,
+            first,
+        }) = &ca.partitions
+        {
+            for n in *first..first + partitions {
+                let file = name_template.replace("{n}", &n.to_string());
+                out.push(entry(&ca.cert_path, &ca.crl_base, &file, Some(n)));
+            }
+        }
+    }
+    let root_base = format!(
+        "http://{listen}/crl/{}/",
+        crate::config::url_slug(ROOT_NAME)
+    );
+    out.push(entry(
+        root_cert,
+        &root_base,
+        revoca_crl_builder::publish::ARL_FILE,
+        None,
+    ));
+    out
+}
+
+/// The root's name in the CRL configuration.
+const ROOT_NAME: &str = "Revoca Demo Root CA";
+
+/// Seconds between a status change and the CRLs showing it, in the demo.
+const CRL_DELAY_SECS: u64 = 2;
+
 pub(crate) fn issued(
     issuer_key_sha256: [u8; 32],
     serial: Serial,
@@ -301,7 +386,7 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
     };
 
     // Root.
-    let (root_key, _) = keys.make(dir, KeyAlgorithm::EcdsaP256, "root")?;
+    let (root_key, root_key_ref) = keys.make(dir, KeyAlgorithm::EcdsaP256, "root")?;
     let root_der = CertificateBuilder::root_ca(
         serial()?,
         name("C=ES,O=Revoca Demo,CN=Revoca Demo Root CA")?,
@@ -378,6 +463,12 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
             responder_cert_path,
             responder_key_ref,
             allow_hold,
+            partitions: demo_partitions(label)?,
+            crl_base: format!(
+                "http://{}/crl/{}/",
+                opts.listen,
+                crate::config::url_slug(cn)
+            ),
         });
     }
 
@@ -402,7 +493,7 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
         let pkcs8 = SoftwareKey::generate_pkcs8(ee_key_alg).map_err(|e| e.to_string())?;
         let ee_key = SoftwareKey::from_pkcs8_der(&pkcs8, "sample").map_err(|e| e.to_string())?;
         let dns = format!("sample-{i:04}.demo.revoca.test");
-        let builder = CertificateBuilder::tls_server(
+        let mut builder = CertificateBuilder::tls_server(
             serial()?,
             name(&format!("CN={dns}"))?,
             ee_validity.clone(),
@@ -415,6 +506,23 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
             },
         )
         .map_err(|e| e.to_string())?;
+        // The CRL distribution point: the AP CA partitions like FNMT (CRL<n>.crl, n from
+        // the serial), the TLS CA publishes one full CRL.
+        let partition = ca
+            .partitions
+            .as_ref()
+            .map(|p| (p.index(builder.serial()), p.name(builder.serial())));
+        let crl_file = match &partition {
+            Some((_, name)) => name.clone(),
+            None => revoca_crl_builder::publish::FULL_CRL_FILE.to_owned(),
+        };
+        let crl_url = format!("{}{crl_file}", ca.crl_base);
+        builder
+            .push(
+                revoca_issuer::Extension::crl_distribution_points(&[crl_url.as_str()])
+                    .map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?;
         let der = builder.build(ca.key.as_ref()).map_err(|e| e.to_string())?;
         let path = dir.join(format!("samples/{i:04}.pem"));
         write_file(&path, pem_encode("CERTIFICATE", &der).as_bytes(), false)?;
@@ -426,12 +534,11 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
         }
         let serial =
             Serial::from_unsigned_be(builder.serial().magnitude()).map_err(|e| e.to_string())?;
-        events.push(issued(
-            ca.key_sha256,
-            serial,
-            issued_at,
-            ee_validity.not_after(),
-        ));
+        let mut event = issued(ca.key_sha256, serial, issued_at, ee_validity.not_after());
+        if let EventKind::Issued { crl_partition, .. } = &mut event.kind {
+            *crl_partition = partition.as_ref().and_then(|(n, _)| *n);
+        }
+        events.push(event);
         let status = sample_status(i, ca.allow_hold);
         let (status_name, reason) = match status {
             Some(EventKind::Revoked { reason, .. }) => ("revoked", Some(reason.name())),
@@ -447,6 +554,7 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
             });
         }
         samples.push(json!({
+            "crl_url": crl_url,
             "cert": path,
             "key": key_path,
             "issuer": ca.cert_path,
@@ -551,6 +659,19 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
             .collect(),
         ra: ra.as_ref().map(|r| r.config.clone()),
         hsm: keys.hsm().cloned(),
+        crl: Some(crate::config::CrlConfig {
+            publish_dir: dir.join("crl"),
+            delay_secs: CRL_DELAY_SECS,
+            period_secs: 6 * 3600,
+            validity_hours: 96,
+            retention_secs: 7 * 86_400,
+            arl: Some(crate::config::ArlConfig {
+                name: ROOT_NAME.to_owned(),
+                cert: root_path.clone(),
+                key: root_key_ref.clone(),
+                validity_days: 365,
+            }),
+        }),
     };
     let config_path = dir.join("config.toml");
     let text = toml::to_string(&config).map_err(|e| e.to_string())?;
@@ -581,6 +702,8 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
         "max_age_cap_secs": MAX_AGE_CAP_SECS,
         "admin_socket": dir.join("admin.sock"),
         "config": config_path,
+        "crls": crl_list(&cas, &root_path, opts.listen, &dir.join("crl")),
+        "crl_publish_dir": dir.join("crl"),
         "store": store_path,
     });
     if let Some(ra) = &ra {

@@ -11,6 +11,8 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod crl_cli;
+mod crl_wiring;
 mod demo;
 mod demo_ra;
 mod hsm_cli;
@@ -57,6 +59,11 @@ enum Command {
         /// key file is written; the RA, whose TLS and operator keys are files, is off).
         #[arg(long)]
         hsm: bool,
+    },
+    /// CRLs: publish now, list, inspect.
+    Crl {
+        #[command(subcommand)]
+        command: CrlCommand,
     },
     /// Keys on a PKCS#11 token (SoftHSM2 for demos and tests).
     Hsm {
@@ -198,6 +205,38 @@ enum RaCommand {
         /// A certificate with that key not issued through the RA (PEM), optional.
         #[arg(long)]
         cert: Option<PathBuf>,
+    },
+}
+
+/// CRL commands.
+#[derive(Subcommand, Debug)]
+enum CrlCommand {
+    /// Ask the running server to publish new CRLs now; exits 0 once published.
+    Build {
+        /// The demo directory (uses DIR/admin.sock).
+        #[arg(long, required_unless_present = "socket")]
+        dir: Option<PathBuf>,
+        /// The admin socket (instead of --dir).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// List the published CRLs with their numbers.
+    List {
+        /// The demo directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Show a CRL's issuer, number, dates and entry count.
+    Show {
+        /// The demo directory (with --url).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The CRL's URL (as in manifest.json "crls").
+        #[arg(long)]
+        url: Option<String>,
+        /// A DER CRL file.
+        #[arg(long)]
+        file: Option<PathBuf>,
     },
 }
 
@@ -582,6 +621,24 @@ fn main() -> ExitCode {
         Command::Release { target } => run_lifecycle("release", &target, None, None),
         Command::Ra { command } => run_ra(command),
         Command::Hsm { command } => run_hsm(command),
+        Command::Crl { command } => match command {
+            CrlCommand::Build { dir, socket } => {
+                let target = Target {
+                    dir,
+                    socket,
+                    operator: None,
+                    cert: None,
+                    issuer: None,
+                    serial: None,
+                };
+                run_admin("publish-crls", &target, None, None)
+            }
+            CrlCommand::List { dir } => ra_cli::finish("crl list", crl_cli::list(&dir)),
+            CrlCommand::Show { dir, url, file } => ra_cli::finish(
+                "crl show",
+                crl_cli::show(dir.as_deref(), url.as_deref(), file.as_deref()),
+            ),
+        },
         Command::Audit {
             command: AuditCommand::Verify { dir, audit_dir },
         } => ra_cli::finish(

@@ -29,24 +29,6 @@ pub struct RaRuntime {
     pub config: RaConfig,
 }
 
-fn default_base(config: &Config) -> String {
-    format!("http://{}", config.listen)
-}
-
-/// A URL path segment for an issuer name ("Revoca Demo TLS CA (P-256)" →
-/// "revoca-demo-tls-ca-p-256").
-fn url_slug(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.trim_matches('-').to_owned()
-}
-
 fn cas(config: &Config, issuers: &IssuerSet) -> Result<Vec<CaEntry>, String> {
     let mut out = Vec::new();
     for (ic, issuer) in config.issuers.iter().zip(issuers.iter()) {
@@ -66,8 +48,7 @@ fn cas(config: &Config, issuers: &IssuerSet) -> Result<Vec<CaEntry>, String> {
         let not_after = CertInfo::parse(&issuer.cert_der)
             .map_err(|e| format!("issuer {}: {e}", ic.name))?
             .not_after;
-        let base = default_base(config);
-        let slug = url_slug(&ic.name);
+        let base = config.default_base_url();
         out.push(CaEntry {
             name: ic.name.clone(),
             cert_der: issuer.cert_der.clone(),
@@ -81,14 +62,8 @@ fn cas(config: &Config, issuers: &IssuerSet) -> Result<Vec<CaEntry>, String> {
                 .ocsp_url
                 .clone()
                 .unwrap_or_else(|| format!("{base}{}", config.path_prefix)),
-            ca_issuers_url: ic
-                .ca_issuers_url
-                .clone()
-                .unwrap_or_else(|| format!("{base}/ca/{slug}.crt")),
-            crl_base_url: ic
-                .crl_base_url
-                .clone()
-                .unwrap_or_else(|| format!("{base}/crl/{slug}/")),
+            ca_issuers_url: ic.ca_issuers(config),
+            crl_base_url: ic.crl_base(config),
         });
     }
     Ok(out)

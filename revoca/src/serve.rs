@@ -111,8 +111,20 @@ pub fn run(
         Arc::clone(&ready),
         Arc::clone(&stop),
     );
+    // Status changes go to the refresher (new responses now) and to the CRL publisher
+    // (new CRLs after the configured delay).
+    let (crl_tx, crl_rx) = std::sync::mpsc::channel::<[u8; 32]>();
+    let hook_issuers = Arc::clone(&issuers);
     let hook: ChangeHook = Arc::new(move |changes| {
         urgent.push(changes.iter().map(|(k, _)| *k).collect());
+        let mut seen = std::collections::BTreeSet::new();
+        for (key, _) in changes {
+            if seen.insert(key.issuer.0)
+                && let Some(issuer) = hook_issuers.get(key.issuer)
+            {
+                let _ = crl_tx.send(issuer.key_sha256);
+            }
+        }
     });
     let issuer_keys: HashMap<[u8; 32], IssuerId> =
         issuers.iter().map(|i| (i.key_sha256, i.id)).collect();
@@ -135,6 +147,23 @@ pub fn run(
         "status index rebuilt"
     );
     let refresh_metrics = Arc::clone(&refresher.metrics);
+    // CRLs: published once before serving, then on schedule.
+    let docs = Arc::new(revoca_responder::docs::StaticDocs::default());
+    let crl = crate::crl_wiring::build(&config, &issuers, &store, &docs, clock)?.map(Arc::new);
+    let crl_thread = match &crl {
+        Some(crl) => {
+            let published = crl.publish(None)?;
+            tracing::info!(crls = published.len(), "CRLs published");
+            let (crl, stop) = (Arc::clone(crl), Arc::clone(&stop));
+            Some(
+                std::thread::Builder::new()
+                    .name("crl-publisher".into())
+                    .spawn(move || crl.run(crl_rx, stop))
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        None => None,
+    };
     let refresher_thread = std::thread::Builder::new()
         .name("refresher".into())
         .spawn(move || refresher.run())
@@ -164,16 +193,19 @@ pub fn run(
             refresh_metrics.retry_backlog.load(Ordering::Relaxed),
         ) + &crate::keys::render_token_metrics()
     });
-    let app = Arc::new(HttpApp::new(
-        Arc::clone(&service),
-        HttpSettings {
-            path_prefix: config.path_prefix.clone(),
-            max_post_bytes: config.max_post_bytes,
-            ..HttpSettings::default()
-        },
-        Arc::clone(&ready),
-        extra_metrics,
-    ));
+    let app = Arc::new(
+        HttpApp::new(
+            Arc::clone(&service),
+            HttpSettings {
+                path_prefix: config.path_prefix.clone(),
+                max_post_bytes: config.max_post_bytes,
+                ..HttpSettings::default()
+            },
+            Arc::clone(&ready),
+            extra_metrics,
+        )
+        .with_docs(Arc::clone(&docs)),
+    );
 
     let ra = crate::ra_wiring::build(&config, &issuers, &ingest, &index, clock)?;
 
@@ -193,12 +225,24 @@ pub fn run(
     .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let result = runtime.block_on(async {
         if let Some(path) = &config.admin_socket {
-            let admin = Arc::new(Admin::new(
+            let mut admin = Admin::new(
                 Arc::clone(&issuers),
                 Arc::clone(&ingest),
                 Arc::clone(&index),
                 clock,
-            ));
+            );
+            if let Some(crl) = &crl {
+                let crl = Arc::clone(crl);
+                admin = admin.with_crl_trigger(Arc::new(move || {
+                    let published = crl.publish(None)?;
+                    Ok(published
+                        .iter()
+                        .map(|p| format!("{} #{}", p.url, p.number.to_hex()))
+                        .collect::<Vec<_>>()
+                        .join("\n"))
+                }));
+            }
+            let admin = Arc::new(admin);
             let path = path.clone();
             tokio::spawn(async move {
                 if let Err(e) = serve_admin(&path, admin).await {
@@ -225,6 +269,9 @@ pub fn run(
     }
     tracing::info!("shutting down");
     stop.store(true, Ordering::SeqCst);
+    if let Some(t) = crl_thread {
+        let _ = t.join();
+    }
     let _ = refresher_thread.join();
     if let Some(path) = &config.admin_socket {
         let _ = std::fs::remove_file(path);
