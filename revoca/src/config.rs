@@ -30,6 +30,12 @@ pub struct Config {
     /// Seconds to let open connections finish at shutdown (default 10).
     #[serde(default = "default_drain")]
     pub drain_secs: u64,
+    /// How HTTP work is spread over the cores: `shared` (default: one work-stealing
+    /// runtime, which evens out uneven connection spreads: same throughput, lower p99 in
+    /// docs/benchmarks.md) or `per-core` (one single-threaded runtime and one SO_REUSEPORT
+    /// socket per core, no cross-thread hand-offs).
+    #[serde(default = "default_http_threading")]
+    pub http_threading: String,
     /// The refresher.
     #[serde(default)]
     pub refresh: RefreshConfig,
@@ -287,6 +293,9 @@ fn default_max_post() -> usize {
 fn default_max_age_cap() -> u32 {
     600
 }
+fn default_http_threading() -> String {
+    "shared".into()
+}
 fn default_drain() -> u64 {
     10
 }
@@ -418,6 +427,12 @@ impl Config {
         }
         if !(256..=1024 * 1024).contains(&self.max_post_bytes) {
             return invalid("max_post_bytes must be between 256 and 1048576".into());
+        }
+        if !matches!(self.http_threading.as_str(), "per-core" | "shared") {
+            return invalid(format!(
+                "http_threading {:?} must be per-core or shared",
+                self.http_threading
+            ));
         }
         if self.max_age_cap_secs == 0 {
             return invalid("max_age_cap_secs must be positive".into());

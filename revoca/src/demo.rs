@@ -637,6 +637,7 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
         max_age_cap_secs: MAX_AGE_CAP_SECS,
         admin_socket: Some(dir.join("admin.sock")),
         drain_secs: 5,
+        http_threading: "shared".into(),
         refresh: RefreshConfig::default(),
         on_demand: OnDemandConfig::default(),
         issuers: cas

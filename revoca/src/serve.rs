@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use revoca_ingest::{ChangeHook, Ingest, Store};
 use revoca_responder::admin::{Admin, serve_admin};
-use revoca_responder::http::{HttpApp, HttpSettings, serve_sharded};
+use revoca_responder::http::{HttpApp, HttpSettings, serve, serve_sharded};
 use revoca_responder::{
     Clock, IssuerSet, IssuerSettings, NonceMode, OcspIssuer, RefreshSettings, Refresher, Service,
     ServiceSettings, UnassignedPolicy,
@@ -215,14 +215,36 @@ pub fn run(
         .build()
         .map_err(|e| e.to_string())?;
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
-    let http_threads = serve_sharded(
-        config.listen,
-        http_shards(),
-        Arc::clone(&app),
-        http_stopped,
-        config.drain_secs,
-    )
-    .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let listen_err = |e: std::io::Error| format!("cannot listen on {}: {e}", config.listen);
+    let (http_threads, shared_http) = if config.http_threading == "shared" {
+        let listener = std::net::TcpListener::bind(config.listen).map_err(listen_err)?;
+        listener.set_nonblocking(true).map_err(listen_err)?;
+        let (app, drain, mut stopped) = (Arc::clone(&app), config.drain_secs, http_stopped);
+        let task = runtime.spawn(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            let stop = async move {
+                while !*stopped.borrow() {
+                    if stopped.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            serve(listener, app, stop, drain).await;
+        });
+        (Vec::new(), Some(task))
+    } else {
+        let threads = serve_sharded(
+            config.listen,
+            http_shards(),
+            Arc::clone(&app),
+            http_stopped,
+            config.drain_secs,
+        )
+        .map_err(listen_err)?;
+        (threads, None)
+    };
     let result = runtime.block_on(async {
         if let Some(path) = &config.admin_socket {
             let mut admin = Admin::new(
@@ -261,6 +283,10 @@ pub fn run(
             on_ready();
         });
         shutdown_signal().await;
+        let _ = stop_http.send(true);
+        if let Some(task) = shared_http {
+            let _ = task.await;
+        }
         Ok::<(), String>(())
     });
     let _ = stop_http.send(true);
