@@ -62,6 +62,12 @@ def test_no_private_key_file_and_responses_verify(hsm_demo):
     good = [s for s in m["samples"] if s["status"] == "good"]
     for sample in good[:2] + [s for s in m["samples"] if s["status"] == "revoked"][:1]:
         openssl_check(srv, m, sample, sample["status"])
+    # CRLs (and the root's ARL) are signed in the token too.
+    for crl in [c for c in m["crls"] if c["partition"] in (None, 1)]:
+        cp = run(["openssl", "crl", "-inform", "DER", "-in", crl["file"], "-CAfile", crl["issuer"],
+                  "-noout", "-verify"])
+        out = (cp.stdout + cp.stderr).decode()
+        assert "verify OK" in out and "fail" not in out.lower(), describe(cp)
 
 
 def _post(srv, m, sample):
