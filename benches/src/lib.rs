@@ -94,7 +94,8 @@ pub fn fixture(certs: usize) -> Fixture {
     .expect("issuer");
     let index = Arc::new(StatusIndex::with_capacity(certs));
     let mut requests = Vec::with_capacity(certs);
-    let mut builder = PresignedChunkBuilder::new(issuer.tail.clone(), certs * 300);
+    let identity = issuer.identity();
+    let mut builder = PresignedChunkBuilder::new(identity.tail.clone(), certs * 300);
     let mut keys = Vec::with_capacity(certs);
     let hash = HashAlgorithm::Sha1;
     for n in 0..certs {
@@ -105,7 +106,7 @@ pub fn fixture(certs: usize) -> Fixture {
         };
         index.set_record(key, &CertRecord::issued(now + 86_400, false, None));
         let tbs = response::response_data(
-            &issuer.responder_key_hash,
+            &identity.responder_key_hash,
             now,
             &[SingleResponse {
                 hash,
@@ -119,7 +120,7 @@ pub fn fixture(certs: usize) -> Fixture {
             ResponseOptions::default(),
         );
         let head =
-            response::sign_head(issuer.signer.as_ref(), &tbs, issuer.tail.len()).expect("sign");
+            response::sign_head(identity.signer.as_ref(), &tbs, identity.tail.len()).expect("sign");
         builder
             .push(now, now + 96 * 3600, hash, &head)
             .expect("push");

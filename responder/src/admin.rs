@@ -49,6 +49,9 @@ pub struct AdminCommand {
     /// Invalidity date, RFC 3339, for key compromise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalidity_date: Option<String>,
+    /// Issuer name, for `rollover-responder`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_name: Option<String>,
 }
 
 /// The answer to a command.
@@ -82,6 +85,10 @@ impl AdminAnswer {
 /// Publishes CRLs now; answers a summary (`revoca crl build`).
 pub type CrlTrigger = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
+/// Rolls an issuer's OCSP responder key over; answers a summary once every response is
+/// re-signed (`revoca responder rollover`).
+pub type RolloverTrigger = Arc<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
+
 /// Handles admin commands.
 pub struct Admin {
     issuers: Arc<IssuerSet>,
@@ -89,6 +96,7 @@ pub struct Admin {
     index: Arc<StatusIndex>,
     clock: Clock,
     crl_trigger: Option<CrlTrigger>,
+    rollover_trigger: Option<RolloverTrigger>,
 }
 
 /// How long a command waits for the new response to be signed before answering anyway
@@ -133,7 +141,14 @@ impl Admin {
             index,
             clock,
             crl_trigger: None,
+            rollover_trigger: None,
         }
+    }
+
+    /// Enables the `rollover-responder` command.
+    pub fn with_rollover_trigger(mut self, trigger: RolloverTrigger) -> Self {
+        self.rollover_trigger = Some(trigger);
+        self
     }
 
     /// Enables the `publish-crls` command.
@@ -276,6 +291,25 @@ impl Admin {
     }
 
     async fn try_apply(&self, cmd: AdminCommand) -> Result<AdminAnswer, Failure> {
+        if cmd.action == "rollover-responder" {
+            let trigger = self.rollover_trigger.clone().ok_or_else(|| {
+                Failure(StatusCode::NOT_FOUND, "rollover is not available".into())
+            })?;
+            let name = cmd
+                .issuer_name
+                .clone()
+                .ok_or_else(|| bad("rollover-responder needs issuer_name"))?;
+            let done = tokio::task::spawn_blocking(move || trigger(&name))
+                .await
+                .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+                .map_err(|e| Failure(StatusCode::CONFLICT, e))?;
+            return Ok(AdminAnswer {
+                result: Some(done),
+                error: None,
+                issuer: None,
+                serial: None,
+            });
+        }
         if cmd.action == "publish-crls" {
             let trigger = self
                 .crl_trigger

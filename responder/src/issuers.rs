@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use ::der::{Decode, Encode};
 use bytes::Bytes;
 use revoca_signer::Signer;
@@ -123,6 +125,14 @@ pub struct OcspIssuer {
     pub key_sha256: [u8; 32],
     /// The issuer certificate (DER).
     pub cert_der: Vec<u8>,
+    /// Who signs responses now; swapped atomically at a responder key rollover.
+    identity: ArcSwap<ResponderIdentity>,
+}
+
+/// The key that signs an issuer's responses and the certificate sent with them.
+/// Responses already signed keep their own certificate (each chunk has its tail), so a
+/// rollover never makes a served response unverifiable.
+pub struct ResponderIdentity {
     /// The key signing responses (delegated responder key or the CA key).
     pub signer: Arc<dyn Signer>,
     /// SHA-1 of the signing key's subjectPublicKey bits (ResponderID byKey).
@@ -132,6 +142,8 @@ pub struct OcspIssuer {
     /// Identifies the signing setup (key + certs): stored responses made under another
     /// setup are discarded on load.
     pub signing_fingerprint: [u8; 32],
+    /// The delegated responder certificate, if any.
+    pub responder_cert_der: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for OcspIssuer {
@@ -196,68 +208,117 @@ impl OcspIssuer {
         let ca = Certificate::from_der(&cert_der).map_err(bad("issuer certificate"))?;
         let (name_der, key_bits) =
             name_and_key_bits(&cert_der).map_err(bad("issuer certificate"))?;
-        let signer_spki = spki::SubjectPublicKeyInfoRef::from_der(signer.public_key_spki_der())
-            .map_err(bad("signing key"))?;
-        let signer_bits = signer_spki.subject_public_key.raw_bytes().to_vec();
-        let responder_problem = |problem| IssuerError::Responder {
-            issuer: issuer.clone(),
-            problem,
-        };
-        let tail = match &responder_cert_der {
-            Some(der) => {
-                let r = Certificate::from_der(der).map_err(bad("responder certificate"))?;
-                if r.tbs_certificate.issuer != ca.tbs_certificate.subject {
-                    return Err(responder_problem("is not issued by the issuer"));
-                }
-                if r.tbs_certificate
-                    .subject_public_key_info
-                    .subject_public_key
-                    .raw_bytes()
-                    != signer_bits.as_slice()
-                {
-                    return Err(responder_problem("does not match the responder key"));
-                }
-                let exts = r.tbs_certificate.extensions.as_deref().unwrap_or(&[]);
-                let has_ocsp_eku = exts.iter().any(|e| {
-                    e.extn_id.to_string() == EXT_KEY_USAGE
-                        && x509_cert::ext::pkix::ExtendedKeyUsage::from_der(e.extn_value.as_bytes())
-                            .is_ok_and(|eku| eku.0.iter().any(|o| o.to_string() == OCSP_SIGNING))
-                });
-                if !has_ocsp_eku {
-                    return Err(responder_problem("lacks the id-kp-OCSPSigning EKU"));
-                }
-                if !exts.iter().any(|e| e.extn_id.to_string() == OCSP_NOCHECK) {
-                    return Err(responder_problem("lacks id-pkix-ocsp-nocheck"));
-                }
-                Bytes::from(response::certs_field(&[der]))
-            }
-            None => {
-                if signer_bits != key_bits {
-                    return Err(responder_problem(
-                        "is absent and the signing key is not the issuer's key",
-                    ));
-                }
-                Bytes::new()
-            }
-        };
-        let mut responder_key_hash = [0u8; 20];
-        responder_key_hash.copy_from_slice(&HashAlgorithm::Sha1.digest(&signer_bits));
-        let mut fp = Vec::with_capacity(tail.len() + 64);
-        fp.extend_from_slice(signer.public_key_spki_der());
-        fp.extend_from_slice(&tail);
-        fp.extend_from_slice(signer.scheme().name().as_bytes());
+        let identity = identity(&issuer, &ca, &key_bits, responder_cert_der, signer)?;
         Ok(Self {
             id,
             hashes: IssuerHashes::new(&name_der, &key_bits),
             key_sha256: sha256(&key_bits),
             settings,
             cert_der,
-            signer,
-            responder_key_hash,
-            tail,
-            signing_fingerprint: sha256(&fp),
+            identity: ArcSwap::from_pointee(identity),
         })
     }
+
+    /// Who signs now.
+    pub fn identity(&self) -> Arc<ResponderIdentity> {
+        self.identity.load_full()
+    }
+
+    /// Responder key rollover: from now on `signer` (with `responder_cert_der`, checked
+    /// like at start) signs. Responses signed before stay valid and served until re-signed.
+    pub fn rollover(
+        &self,
+        responder_cert_der: Option<Vec<u8>>,
+        signer: Arc<dyn Signer>,
+    ) -> Result<(), IssuerError> {
+        let issuer = self.settings.name.clone();
+        let bad = |source| IssuerError::BadCertificate {
+            issuer: issuer.clone(),
+            what: "issuer certificate",
+            source,
+        };
+        let ca = Certificate::from_der(&self.cert_der).map_err(bad)?;
+        let (_, key_bits) = name_and_key_bits(&self.cert_der).map_err(bad)?;
+        let new = identity(&issuer, &ca, &key_bits, responder_cert_der, signer)?;
+        self.identity.store(Arc::new(new));
+        Ok(())
+    }
+}
+
+/// Checks a signing key and its delegated certificate against the issuer.
+fn identity(
+    issuer: &str,
+    ca: &Certificate,
+    key_bits: &[u8],
+    responder_cert_der: Option<Vec<u8>>,
+    signer: Arc<dyn Signer>,
+) -> Result<ResponderIdentity, IssuerError> {
+    let issuer = issuer.to_owned();
+    let bad = |what| {
+        let issuer = issuer.clone();
+        move |source| IssuerError::BadCertificate {
+            issuer,
+            what,
+            source,
+        }
+    };
+    let signer_spki = spki::SubjectPublicKeyInfoRef::from_der(signer.public_key_spki_der())
+        .map_err(bad("signing key"))?;
+    let signer_bits = signer_spki.subject_public_key.raw_bytes().to_vec();
+    let responder_problem = |problem| IssuerError::Responder {
+        issuer: issuer.clone(),
+        problem,
+    };
+    let tail = match &responder_cert_der {
+        Some(der) => {
+            let r = Certificate::from_der(der).map_err(bad("responder certificate"))?;
+            if r.tbs_certificate.issuer != ca.tbs_certificate.subject {
+                return Err(responder_problem("is not issued by the issuer"));
+            }
+            if r.tbs_certificate
+                .subject_public_key_info
+                .subject_public_key
+                .raw_bytes()
+                != signer_bits.as_slice()
+            {
+                return Err(responder_problem("does not match the responder key"));
+            }
+            let exts = r.tbs_certificate.extensions.as_deref().unwrap_or(&[]);
+            let has_ocsp_eku = exts.iter().any(|e| {
+                e.extn_id.to_string() == EXT_KEY_USAGE
+                    && x509_cert::ext::pkix::ExtendedKeyUsage::from_der(e.extn_value.as_bytes())
+                        .is_ok_and(|eku| eku.0.iter().any(|o| o.to_string() == OCSP_SIGNING))
+            });
+            if !has_ocsp_eku {
+                return Err(responder_problem("lacks the id-kp-OCSPSigning EKU"));
+            }
+            if !exts.iter().any(|e| e.extn_id.to_string() == OCSP_NOCHECK) {
+                return Err(responder_problem("lacks id-pkix-ocsp-nocheck"));
+            }
+            Bytes::from(response::certs_field(&[der]))
+        }
+        None => {
+            if signer_bits != key_bits {
+                return Err(responder_problem(
+                    "is absent and the signing key is not the issuer's key",
+                ));
+            }
+            Bytes::new()
+        }
+    };
+    let mut responder_key_hash = [0u8; 20];
+    responder_key_hash.copy_from_slice(&HashAlgorithm::Sha1.digest(&signer_bits));
+    let mut fp = Vec::with_capacity(tail.len() + 64);
+    fp.extend_from_slice(signer.public_key_spki_der());
+    fp.extend_from_slice(&tail);
+    fp.extend_from_slice(signer.scheme().name().as_bytes());
+    Ok(ResponderIdentity {
+        signer,
+        responder_key_hash,
+        tail,
+        signing_fingerprint: sha256(&fp),
+        responder_cert_der,
+    })
 }
 
 /// Every configured issuer, looked up by CertID.

@@ -23,7 +23,8 @@ pub mod service;
 
 pub use clock::Clock;
 pub use issuers::{
-    IssuerError, IssuerSet, IssuerSettings, NonceMode, OcspIssuer, UnassignedPolicy,
+    IssuerError, IssuerSet, IssuerSettings, NonceMode, OcspIssuer, ResponderIdentity,
+    UnassignedPolicy,
 };
-pub use refresher::{RefreshSettings, Refresher, UrgentQueue};
+pub use refresher::{RefreshSettings, Refresher, Resign, UrgentQueue};
 pub use service::{Answer, Service, ServiceSettings};

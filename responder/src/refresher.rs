@@ -22,7 +22,7 @@ use revoca_status::{
 };
 
 use crate::clock::Clock;
-use crate::issuers::{IssuerSet, OcspIssuer};
+use crate::issuers::{IssuerSet, OcspIssuer, ResponderIdentity};
 use crate::response::{self, ResponseOptions, SingleResponse};
 use crate::service::PRESIGNED_HASH;
 
@@ -72,15 +72,33 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Failed urgent signings remembered for retry; beyond it the periodic scan catches up.
 const RETRY_CAP: usize = 100_000;
 
-/// Sends certificates that need a new response now.
+/// Sends certificates that need a new response now, and re-signing work for later.
 #[derive(Clone, Debug)]
-pub struct UrgentQueue(Sender<Vec<CertKey>>);
+pub struct UrgentQueue {
+    urgent: Sender<Vec<CertKey>>,
+    background: Sender<Resign>,
+}
+
+/// Re-sign every response of an issuer (after a responder key rollover), in the
+/// background: status changes keep priority. `done` hears once all are re-signed.
+#[derive(Debug)]
+pub struct Resign {
+    /// The issuer.
+    pub issuer: IssuerId,
+    /// Told (with the number re-signed) when every response has been re-signed.
+    pub done: Option<Sender<u64>>,
+}
 
 impl UrgentQueue {
     /// Queues `keys` for immediate signing.
     pub fn push(&self, keys: Vec<CertKey>) {
         // The refresher only stops at shutdown; dropping work then is fine.
-        let _ = self.0.send(keys);
+        let _ = self.urgent.send(keys);
+    }
+
+    /// Queues a background re-signing of an issuer's responses.
+    pub fn resign(&self, request: Resign) {
+        let _ = self.background.send(request);
     }
 }
 
@@ -92,6 +110,7 @@ pub struct Refresher {
     clock: Clock,
     settings: RefreshSettings,
     urgent: Receiver<Vec<CertKey>>,
+    background: Receiver<Resign>,
     ready: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     /// Counters.
@@ -126,6 +145,7 @@ impl Refresher {
         stop: Arc<AtomicBool>,
     ) -> (Self, UrgentQueue) {
         let (tx, rx) = std::sync::mpsc::channel();
+        let (background_tx, background_rx) = std::sync::mpsc::channel();
         (
             Self {
                 index,
@@ -134,11 +154,15 @@ impl Refresher {
                 clock,
                 settings,
                 urgent: rx,
+                background: background_rx,
                 ready,
                 stop,
                 metrics: Arc::new(RefreshMetrics::default()),
             },
-            UrgentQueue(tx),
+            UrgentQueue {
+                urgent: tx,
+                background: background_tx,
+            },
         )
     }
 
@@ -152,7 +176,7 @@ impl Refresher {
             let meta = self
                 .store
                 .meta(&signing_meta_key(issuer))?
-                .is_some_and(|fp| fp == issuer.signing_fingerprint);
+                .is_some_and(|fp| fp == issuer.identity().signing_fingerprint);
             valid.insert(issuer.id, meta);
         }
         let mut builders: HashMap<IssuerId, (PresignedChunkBuilder, Vec<(CertKey, u32)>)> =
@@ -190,7 +214,7 @@ impl Refresher {
             }
             let entry = builders.entry(issuer.id).or_insert_with(|| {
                 (
-                    PresignedChunkBuilder::new(issuer.tail.clone(), 1 << 20),
+                    PresignedChunkBuilder::new(issuer.identity().tail.clone(), 1 << 20),
                     Vec::new(),
                 )
             });
@@ -224,10 +248,10 @@ impl Refresher {
             return;
         }
         for issuer in self.issuers.iter() {
-            if let Err(e) = self
-                .store
-                .set_meta(&signing_meta_key(issuer), &issuer.signing_fingerprint)
-            {
+            if let Err(e) = self.store.set_meta(
+                &signing_meta_key(issuer),
+                &issuer.identity().signing_fingerprint,
+            ) {
                 tracing::error!(error = %e, "cannot record the signing setup");
             }
         }
@@ -246,7 +270,57 @@ impl Refresher {
         let mut retry: Vec<CertKey> = Vec::new();
         let mut backoff = RETRY_MIN;
         let mut retry_at: Option<std::time::Instant> = None;
+        // Background re-signing (rollover): slices between urgent work.
+        let mut resign: std::collections::VecDeque<(CertKey, Option<Sender<u64>>, u64)> =
+            std::collections::VecDeque::new();
         while !self.stop.load(Ordering::Relaxed) {
+            while let Ok(request) = self.background.try_recv() {
+                let mut keys = Vec::new();
+                self.index.for_each(|key, _| {
+                    if key.issuer == request.issuer {
+                        keys.push(*key);
+                    }
+                });
+                let total = keys.len() as u64;
+                tracing::info!(
+                    certificates = total,
+                    "re-signing an issuer's responses (rollover)"
+                );
+                let last = keys.pop();
+                resign.extend(keys.into_iter().map(|k| (k, None, 0)));
+                match last {
+                    Some(k) => resign.push_back((k, request.done, total)),
+                    None => {
+                        if let Some(done) = request.done {
+                            let _ = done.send(0);
+                        }
+                    }
+                }
+            }
+            // One slice per turn; the urgent queue is checked (without waiting) in between,
+            // so status changes are never stuck behind a re-signing.
+            if !resign.is_empty() {
+                let slice: Vec<_> = resign
+                    .drain(..resign.len().min(self.settings.batch.max(1)))
+                    .collect();
+                let due = self.collect(slice.iter().map(|(k, _, _)| *k).collect());
+                self.sign_all(due);
+                for (key, done, total) in slice {
+                    if let Some(done) = done {
+                        // Every response of the issuer is now under the new identity:
+                        // record it, so a restart reuses them (and never mixes setups).
+                        if let Some(issuer) = self.issuers.get(key.issuer)
+                            && let Err(e) = self.store.set_meta(
+                                &signing_meta_key(issuer),
+                                &issuer.identity().signing_fingerprint,
+                            )
+                        {
+                            tracing::error!(error = %e, "cannot record the signing setup");
+                        }
+                        let _ = done.send(total);
+                    }
+                }
+            }
             if retry_at.is_some_and(|t| std::time::Instant::now() >= t) {
                 let keys = std::mem::take(&mut retry);
                 let due = self.collect(keys);
@@ -267,6 +341,9 @@ impl Refresher {
                 .min(Duration::from_millis(200));
             if let Some(t) = retry_at {
                 wait = wait.min(t.saturating_duration_since(std::time::Instant::now()));
+            }
+            if !resign.is_empty() {
+                wait = Duration::ZERO;
             }
             match self.urgent.recv_timeout(wait) {
                 Ok(mut keys) => {
@@ -371,13 +448,21 @@ impl Refresher {
                 if self.stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let signed = self.sign_batch(issuer, work);
-                self.install(issuer, signed);
+                // One identity per batch: a rollover in between must not pair a signature
+                // with the other key's certificate.
+                let identity = issuer.identity();
+                let signed = self.sign_batch(issuer, &identity, work);
+                self.install(issuer, &identity, signed);
             }
         }
     }
 
-    fn sign_batch(&self, issuer: &OcspIssuer, work: &[Due]) -> Vec<Signed> {
+    fn sign_batch(
+        &self,
+        issuer: &OcspIssuer,
+        identity: &ResponderIdentity,
+        work: &[Due],
+    ) -> Vec<Signed> {
         let workers = self.settings.workers.clamp(1, 64);
         let per = work.len().div_ceil(workers).max(1);
         let now = self.clock.now();
@@ -385,7 +470,7 @@ impl Refresher {
         std::thread::scope(|scope| {
             let handles: Vec<_> = work
                 .chunks(per)
-                .map(|part| scope.spawn(move || sign_part(metrics, issuer, part, now)))
+                .map(|part| scope.spawn(move || sign_part(metrics, issuer, identity, part, now)))
                 .collect();
             handles
                 .into_iter()
@@ -399,6 +484,7 @@ impl Refresher {
 fn sign_part(
     metrics: &RefreshMetrics,
     issuer: &OcspIssuer,
+    identity: &ResponderIdentity,
     part: &[Due],
     now: UnixTime,
 ) -> Vec<Signed> {
@@ -416,12 +502,12 @@ fn sign_part(
             next_update,
         };
         let tbs = response::response_data(
-            &issuer.responder_key_hash,
+            &identity.responder_key_hash,
             now,
             &[single],
             ResponseOptions::default(),
         );
-        match response::sign_head(issuer.signer.as_ref(), &tbs, issuer.tail.len()) {
+        match response::sign_head(identity.signer.as_ref(), &tbs, identity.tail.len()) {
             Ok(head) => {
                 metrics.signed.fetch_add(1, Ordering::Relaxed);
                 out.push(Signed {
@@ -443,12 +529,12 @@ fn sign_part(
 }
 
 impl Refresher {
-    fn install(&self, issuer: &OcspIssuer, signed: Vec<Signed>) {
+    fn install(&self, issuer: &OcspIssuer, identity: &ResponderIdentity, signed: Vec<Signed>) {
         if signed.is_empty() {
             return;
         }
         let bytes: usize = signed.iter().map(|s| s.head.len() + 4).sum();
-        let mut builder = PresignedChunkBuilder::new(issuer.tail.clone(), bytes);
+        let mut builder = PresignedChunkBuilder::new(identity.tail.clone(), bytes);
         let mut to_store = Vec::with_capacity(signed.len());
         let mut keys = Vec::with_capacity(signed.len());
         for s in signed {

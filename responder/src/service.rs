@@ -379,6 +379,8 @@ impl Service {
             return Answer::Error(ErrorStatus::TryLater);
         }
         let issuer = &plan.issuer;
+        // One identity for the whole signing: key, ResponderID and certificate match.
+        let identity = issuer.identity();
         let now = self.clock.now();
         let next_update = now + issuer.settings.validity_secs;
         let singles: Vec<SingleResponse<'_>> = plan
@@ -395,7 +397,7 @@ impl Service {
             })
             .collect();
         let tbs = response::response_data(
-            &issuer.responder_key_hash,
+            &identity.responder_key_hash,
             now,
             &singles,
             ResponseOptions {
@@ -405,9 +407,12 @@ impl Service {
         );
         // Cacheable work may queue for a signing slot; per-request work is shed at once.
         let signed = if plan.cache_as.is_some() {
-            self.pool.sign(&issuer.signer, tbs.clone()).await.map(Some)
+            self.pool
+                .sign(&identity.signer, tbs.clone())
+                .await
+                .map(Some)
         } else {
-            self.pool.try_sign(&issuer.signer, tbs.clone()).await
+            self.pool.try_sign(&identity.signer, tbs.clone()).await
         };
         let signature = match signed {
             Ok(Some(sig)) => sig,
@@ -423,13 +428,13 @@ impl Service {
         self.metrics.on_demand.fetch_add(1, Ordering::Relaxed);
         let head = response::assemble_head(
             &tbs,
-            issuer.signer.scheme().algorithm_identifier_der(),
+            identity.signer.scheme().algorithm_identifier_der(),
             &signature,
-            issuer.tail.len(),
+            identity.tail.len(),
         );
         match plan.cache_as {
             Some((key, hash, generation)) => {
-                let mut chunk = PresignedChunkBuilder::new(issuer.tail.clone(), head.len() + 4);
+                let mut chunk = PresignedChunkBuilder::new(identity.tail.clone(), head.len() + 4);
                 if chunk.push(now, next_update, hash, &head).is_err() {
                     return Answer::Error(ErrorStatus::InternalError);
                 }
@@ -445,7 +450,7 @@ impl Service {
             }
             None => {
                 let mut full = head;
-                full.extend_from_slice(&issuer.tail);
+                full.extend_from_slice(&identity.tail);
                 Answer::Private(Bytes::from(full))
             }
         }

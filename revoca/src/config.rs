@@ -54,6 +54,10 @@ pub struct Config {
     /// CRL publication (omit to publish none).
     #[serde(default)]
     pub crl: Option<CrlConfig>,
+    /// The file this configuration was read from (not a TOML field; rewritten by a
+    /// responder key rollover).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// `[crl]`: CRLs for every issuer with a `ca_key`, and optionally a root's ARL.
@@ -361,6 +365,7 @@ impl Config {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve(base);
+        config.source = Some(path.to_path_buf());
         config.check()?;
         Ok(config)
     }

@@ -673,6 +673,7 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
                 validity_days: 365,
             }),
         }),
+        source: None,
     };
     let config_path = dir.join("config.toml");
     let text = toml::to_string(&config).map_err(|e| e.to_string())?;

@@ -19,6 +19,7 @@ mod hsm_cli;
 mod keys;
 mod ra_cli;
 mod ra_wiring;
+mod rollover;
 mod serve;
 
 use std::net::SocketAddr;
@@ -64,6 +65,11 @@ enum Command {
     Crl {
         #[command(subcommand)]
         command: CrlCommand,
+    },
+    /// The OCSP responder: key rollover.
+    Responder {
+        #[command(subcommand)]
+        command: ResponderCommand,
     },
     /// Keys on a PKCS#11 token (SoftHSM2 for demos and tests).
     Hsm {
@@ -208,6 +214,24 @@ enum RaCommand {
     },
 }
 
+/// Responder commands.
+#[derive(Subcommand, Debug)]
+enum ResponderCommand {
+    /// New responder key and certificate (issued by the CA), every response re-signed in
+    /// the background, the old key retired; no gap in service. Exits once done.
+    Rollover {
+        /// The demo directory (uses DIR/admin.sock).
+        #[arg(long, required_unless_present = "socket")]
+        dir: Option<PathBuf>,
+        /// The admin socket (instead of --dir).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// The issuer's name (as in the configuration / manifest).
+        #[arg(long)]
+        issuer: String,
+    },
+}
+
 /// CRL commands.
 #[derive(Subcommand, Debug)]
 enum CrlCommand {
@@ -325,6 +349,9 @@ struct Target {
     /// The serial number in hex, with --issuer.
     #[arg(long, requires = "issuer")]
     serial: Option<String>,
+    /// Not a command-line option: the issuer name for commands that take one.
+    #[arg(skip)]
+    issuer_name: Option<String>,
 }
 
 fn init_logging() {
@@ -358,6 +385,7 @@ fn admin_command(
         serial: target.serial.clone(),
         reason,
         invalidity_date,
+        issuer_name: target.issuer_name.clone(),
     };
     Ok((socket, cmd))
 }
@@ -621,6 +649,25 @@ fn main() -> ExitCode {
         Command::Release { target } => run_lifecycle("release", &target, None, None),
         Command::Ra { command } => run_ra(command),
         Command::Hsm { command } => run_hsm(command),
+        Command::Responder {
+            command:
+                ResponderCommand::Rollover {
+                    dir,
+                    socket,
+                    issuer,
+                },
+        } => {
+            let target = Target {
+                dir,
+                socket,
+                operator: None,
+                cert: None,
+                issuer: None,
+                serial: None,
+                issuer_name: Some(issuer),
+            };
+            run_admin("rollover-responder", &target, None, None)
+        }
         Command::Crl { command } => match command {
             CrlCommand::Build { dir, socket } => {
                 let target = Target {
@@ -630,6 +677,7 @@ fn main() -> ExitCode {
                     cert: None,
                     issuer: None,
                     serial: None,
+                    issuer_name: None,
                 };
                 run_admin("publish-crls", &target, None, None)
             }

@@ -115,6 +115,7 @@ pub fn run(
     // (new CRLs after the configured delay).
     let (crl_tx, crl_rx) = std::sync::mpsc::channel::<[u8; 32]>();
     let hook_issuers = Arc::clone(&issuers);
+    let refresher_queue = urgent.clone();
     let hook: ChangeHook = Arc::new(move |changes| {
         urgent.push(changes.iter().map(|(k, _)| *k).collect());
         let mut seen = std::collections::BTreeSet::new();
@@ -253,6 +254,16 @@ pub fn run(
                 Arc::clone(&index),
                 clock,
             );
+            if let Some(source) = &config.source {
+                let rollover = Arc::new(crate::rollover::Rollover {
+                    config: std::sync::Mutex::new(config.clone()),
+                    config_path: source.clone(),
+                    issuers: Arc::clone(&issuers),
+                    queue: refresher_queue.clone(),
+                    clock,
+                });
+                admin = admin.with_rollover_trigger(Arc::new(move |name: &str| rollover.run(name)));
+            }
             if let Some(crl) = &crl {
                 let crl = Arc::clone(crl);
                 admin = admin.with_crl_trigger(Arc::new(move || {
