@@ -283,6 +283,10 @@ pub struct IssuerConfig {
     /// (default: `http://LISTEN/crl/NAME/`).
     #[serde(default)]
     pub crl_base_url: Option<String>,
+    /// nextUpdate − thisUpdate of this CA's CRLs, hours (default: `[crl] validity_hours`;
+    /// 1 to 240, e.g. 96 for ACCV's 4 days).
+    #[serde(default)]
+    pub crl_validity_hours: Option<u32>,
 }
 
 fn default_listen() -> SocketAddr {

@@ -99,6 +99,22 @@ pub fn build(
     let mut cas = Vec::new();
     for (ic, issuer) in config.issuers.iter().zip(issuers.iter()) {
         let Some(key) = &ic.ca_key else { continue };
+        let validity_secs = match ic.crl_validity_hours {
+            Some(h) if !(1..=240).contains(&h) => {
+                return Err(format!(
+                    "issuer {}: crl_validity_hours {h} must be 1 to 240 (BR: at most 10 days)",
+                    ic.name
+                ));
+            }
+            Some(h) if i64::from(h) * 3600 <= settings.period_secs as i64 => {
+                return Err(format!(
+                    "issuer {}: crl_validity_hours must be longer than [crl] period_secs",
+                    ic.name
+                ));
+            }
+            Some(h) => i64::from(h) * 3600,
+            None => validity_secs,
+        };
         let signer = crate::keys::load_signer(key, config.hsm.as_ref())
             .map_err(|e| format!("issuer {}: CA key: {e}", ic.name))?;
         let (subject_der, key_id) = subject_and_key_id(&issuer.cert_der, &ic.name)?;

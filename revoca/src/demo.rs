@@ -656,6 +656,7 @@ fn create(dir: &Path, opts: &DemoOptions, ra_listen: SocketAddr) -> Result<(), S
                 ocsp_url: None,
                 ca_issuers_url: None,
                 crl_base_url: None,
+                crl_validity_hours: None,
             })
             .collect(),
         ra: ra.as_ref().map(|r| r.config.clone()),
