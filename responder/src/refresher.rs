@@ -115,6 +115,44 @@ pub struct Refresher {
     stop: Arc<AtomicBool>,
     /// Counters.
     pub metrics: Arc<RefreshMetrics>,
+    /// Writes signed responses (and signing-setup records, in order) to the store on its
+    /// own thread, so signing never waits for the store.
+    store_writer: Option<(
+        std::sync::mpsc::SyncSender<StoreWrite>,
+        std::thread::JoinHandle<()>,
+    )>,
+}
+
+/// Work for the store writer.
+enum StoreWrite {
+    Responses(Vec<([u8; 32], revoca_status::Serial, StoredResponse)>),
+    /// Written after every response queued before it.
+    Meta(String, [u8; 32]),
+}
+
+fn spawn_store_writer(
+    store: Arc<Store>,
+) -> Option<(
+    std::sync::mpsc::SyncSender<StoreWrite>,
+    std::thread::JoinHandle<()>,
+)> {
+    // A few batches of slack; beyond that signing waits (bounded memory).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<StoreWrite>(4);
+    let handle = std::thread::Builder::new()
+        .name("response-store".into())
+        .spawn(move || {
+            for work in rx {
+                let result = match &work {
+                    StoreWrite::Responses(r) => store.save_responses(r),
+                    StoreWrite::Meta(key, value) => store.set_meta(key, value),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "could not save signed responses (they will be re-signed after a restart)");
+                }
+            }
+        })
+        .ok()?;
+    Some((tx, handle))
 }
 
 struct Due {
@@ -158,6 +196,7 @@ impl Refresher {
                 ready,
                 stop,
                 metrics: Arc::new(RefreshMetrics::default()),
+                store_writer: None,
             },
             UrgentQueue {
                 urgent: tx,
@@ -238,7 +277,32 @@ impl Refresher {
     }
 
     /// Runs until `stop` is set. Call on a dedicated thread.
-    pub fn run(self) {
+    pub fn run(mut self) {
+        self.store_writer = spawn_store_writer(Arc::clone(&self.store));
+        self.run_loop();
+        // Everything signed is written before the caller flushes the store.
+        if let Some((tx, handle)) = self.store_writer.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+
+    fn save(&self, work: StoreWrite) {
+        let result = match (&self.store_writer, work) {
+            (Some((tx, _)), work) => tx.send(work).map_err(|e| e.to_string()),
+            (None, StoreWrite::Responses(r)) => {
+                self.store.save_responses(&r).map_err(|e| e.to_string())
+            }
+            (None, StoreWrite::Meta(k, v)) => {
+                self.store.set_meta(&k, &v).map_err(|e| e.to_string())
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not save signed responses (they will be re-signed after a restart)");
+        }
+    }
+
+    fn run_loop(&self) {
         if self.settings.disabled {
             tracing::warn!("refresher disabled (REVOCA_DISABLE_REFRESH): responses will expire");
             self.ready.store(true, Ordering::SeqCst);
@@ -309,13 +373,12 @@ impl Refresher {
                     if let Some(done) = done {
                         // Every response of the issuer is now under the new identity:
                         // record it, so a restart reuses them (and never mixes setups).
-                        if let Some(issuer) = self.issuers.get(key.issuer)
-                            && let Err(e) = self.store.set_meta(
-                                &signing_meta_key(issuer),
-                                &issuer.identity().signing_fingerprint,
-                            )
-                        {
-                            tracing::error!(error = %e, "cannot record the signing setup");
+                        // Through the writer, so it lands after the responses queued before.
+                        if let Some(issuer) = self.issuers.get(key.issuer) {
+                            self.save(StoreWrite::Meta(
+                                signing_meta_key(issuer),
+                                issuer.identity().signing_fingerprint,
+                            ));
                         }
                         let _ = done.send(total);
                     }
@@ -561,9 +624,7 @@ impl Refresher {
             // Refused when the status changed meanwhile; the urgent queue has it.
             self.index.install(key, generation, p);
         }
-        if let Err(e) = self.store.save_responses(&to_store) {
-            tracing::warn!(error = %e, "could not save signed responses (they will be re-signed after a restart)");
-        }
+        self.save(StoreWrite::Responses(to_store));
     }
 }
 

@@ -355,8 +355,10 @@ struct Target {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("REVOCA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REVOCA_LOG").unwrap_or_else(
+        |_| // cryptoki logs every mechanism a token lacks as an error when a key opens: noise.
+        tracing_subscriber::EnvFilter::new("info,cryptoki::mechanism=off"),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
