@@ -117,6 +117,13 @@ pub fn build(
     let Some(rc) = config.ra.clone() else {
         return Ok(None);
     };
+    let max_hold = RaSettings::default().max_hold_days;
+    if rc.hold_days == 0 || rc.hold_days > max_hold {
+        return Err(format!(
+            "[ra] hold_days {} must be 1 to {max_hold}",
+            rc.hold_days
+        ));
+    }
     let store = RaStore::open(&rc.store).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&rc.audit_dir)
         .map_err(|e| format!("{}: {e}", rc.audit_dir.display()))?;
