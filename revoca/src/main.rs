@@ -193,9 +193,16 @@ enum RaCommand {
         /// The certificate (PEM).
         #[arg(long)]
         cert: PathBuf,
-        /// The revocation code.
+        /// The revocation code (visible in process listings: prefer --code-file).
+        #[arg(
+            long,
+            required_unless_present = "code_file",
+            conflicts_with = "code_file"
+        )]
+        code: Option<String>,
+        /// A file whose first line is the revocation code (`-` for standard input).
         #[arg(long)]
-        code: String,
+        code_file: Option<PathBuf>,
         /// Reason (default unspecified).
         #[arg(long, default_value = "unspecified")]
         reason: String,
@@ -548,10 +555,16 @@ fn run_ra(command: RaCommand) -> ExitCode {
             dir,
             cert,
             code,
+            code_file,
             reason,
         } => (
             "ra subscriber-revoke",
             target(&dir).and_then(|t| {
+                let code = match (code, code_file) {
+                    (Some(c), _) => c,
+                    (None, Some(f)) => ra_cli::read_secret_line(&f)?,
+                    (None, None) => return Err("give --code or --code-file".into()),
+                };
                 let body = ra_cli::cert_fields(Some(&cert), None, None, &dir)?;
                 ra_cli::subscriber_revoke(&t, body, &code, &reason)
             }),

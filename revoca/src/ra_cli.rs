@@ -327,6 +327,28 @@ pub fn subscriber_revoke(
     Ok(())
 }
 
+/// The first line of `path` (`-`: standard input), trimmed; for secrets that should not
+/// appear on a command line.
+pub fn read_secret_line(path: &Path) -> Result<String, String> {
+    let text = if path == Path::new("-") {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("standard input: {e}"))?;
+        line
+    } else {
+        read_text(path)?
+    };
+    let line = text.lines().next().unwrap_or_default().trim().to_owned();
+    if line.is_empty() || line.len() > 128 {
+        return Err(format!(
+            "{}: expected one line of 1 to 128 characters",
+            path.display()
+        ));
+    }
+    Ok(line)
+}
+
 /// `revoca ra key-compromise`: proof is a CSR signed by the compromised key.
 pub fn key_compromise(
     target: &RaTarget,

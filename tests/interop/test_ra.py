@@ -198,8 +198,10 @@ def test_request_two_person_issue_good_then_revoke_by_each_channel(private_serve
     cp = revoca_cli("ra", "subscriber-revoke", "--dir", srv.dir, "--cert", cert_path,
                     "--code", "0000-0000-0000-0000-0000", "--reason", "superseded")
     assert cp.returncode != 0 and "wrong revocation code" in cp.stderr.decode(), describe(cp)
+    code_file = tmp_path / "code.txt"
+    code_file.write_text(code + "\n")
     cp = revoca_cli("ra", "subscriber-revoke", "--dir", srv.dir, "--cert", cert_path,
-                    "--code", code, "--reason", "superseded")
+                    "--code-file", code_file, "--reason", "superseded")
     assert cp.returncode == 0, describe(cp)
     wait_revoked(srv, m, cert_path, x509.ReasonFlags.superseded)
 
