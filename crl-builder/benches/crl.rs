@@ -5,35 +5,18 @@
 //! Entries come from a pre-built vector (what [`revoca_crl_builder::partition`] produces)
 //! and the CRL goes to `io::sink()`, so the figure is encoding + hashing + signing.
 
+mod synthetic;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use revoca_crl_builder::{CrlEntry, CrlNumber, CrlParams, IssuingDistributionPoint, write_crl};
 use revoca_signer::{KeyAlgorithm, SoftwareKey};
-use revoca_status::{RevocationReason, Serial};
 
-/// Synthetic entries in ascending order: 16-octet serials (a counter in the high half, a
-/// scrambled low half), a mix of reasons, one in ten with an invalidity date.
+/// `n` synthetic entries in ascending order.
 fn entries(n: u64) -> Vec<CrlEntry> {
-    (0..n)
-        .map(|i| {
-            let mut magnitude = [0u8; 16];
-            magnitude[..8].copy_from_slice(&(0x1000_0000_0000_0000 | i).to_be_bytes());
-            magnitude[8..].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-            CrlEntry {
-                serial: Serial::from_unsigned_be(&magnitude).expect("16-octet serial"),
-                revocation_time: 1_760_000_000 + (i % 86_400) as i64,
-                reason: match i % 4 {
-                    0 => None,
-                    1 => Some(RevocationReason::KeyCompromise),
-                    2 => Some(RevocationReason::Superseded),
-                    _ => Some(RevocationReason::CessationOfOperation),
-                },
-                invalidity_date: i.is_multiple_of(10).then_some(1_759_000_000),
-            }
-        })
-        .collect()
+    (0..n).map(synthetic::entry).collect()
 }
 
 fn crl(c: &mut Criterion) {

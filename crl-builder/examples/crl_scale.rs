@@ -11,6 +11,9 @@
 //! or `ed25519` (the buffered path); repetitions of the build (with `vec`; the minimum and
 //! median are printed).
 
+#[path = "../benches/synthetic.rs"]
+mod synthetic;
+
 use std::time::Instant;
 
 use revoca_crl_builder::{
@@ -18,24 +21,8 @@ use revoca_crl_builder::{
     write_crl,
 };
 use revoca_signer::{KeyAlgorithm, SoftwareKey};
-use revoca_status::{RevocationReason, Serial};
 
-fn entry(i: u64) -> CrlEntry {
-    let mut magnitude = [0u8; 16];
-    magnitude[..8].copy_from_slice(&(0x1000_0000_0000_0000 | i).to_be_bytes());
-    magnitude[8..].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
-    CrlEntry {
-        serial: Serial::from_unsigned_be(&magnitude).expect("16-octet serial"),
-        revocation_time: 1_760_000_000 + (i % 86_400) as i64,
-        reason: match i % 4 {
-            0 => None,
-            1 => Some(RevocationReason::KeyCompromise),
-            2 => Some(RevocationReason::Superseded),
-            _ => Some(RevocationReason::CessationOfOperation),
-        },
-        invalidity_date: i.is_multiple_of(10).then_some(1_759_000_000),
-    }
-}
+use synthetic::entry;
 
 /// Peak resident set size of this process, from /proc (Linux), in bytes.
 fn peak_rss() -> Option<u64> {

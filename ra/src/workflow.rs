@@ -1305,17 +1305,23 @@ impl Ra {
         proof: &[u8],
         extra_cert: Option<&CertRef>,
     ) -> Result<Vec<Changed>, RaError> {
+        let csr = CertificationRequest::from_pem_or_der(proof).map_err(|e| {
+            RaError::bad(format!(
+                "proof of possession (a CSR signed by the key): {e}"
+            ))
+        });
+        // The audit names the key the proof is about (not the proof's bytes).
+        let target = csr.as_ref().map_or_else(
+            |_| String::new(),
+            |c| format!("key:{}", hex::encode(&spki_sha256(c.spki_der())[..8])),
+        );
         let result = (|| {
             if actor.role.is_some_and(|r| !r.may(Action::KeyCompromise)) {
                 return Err(RaError::forbidden(
                     "this role may not report key compromise",
                 ));
             }
-            let csr = CertificationRequest::from_pem_or_der(proof).map_err(|e| {
-                RaError::bad(format!(
-                    "proof of possession (a CSR signed by the key): {e}"
-                ))
-            })?;
+            let csr = csr?;
             if !csr
                 .common_name()
                 .is_some_and(|cn| cn.trim().eq_ignore_ascii_case(KEY_COMPROMISE_CN))
@@ -1347,7 +1353,6 @@ impl Ra {
             );
             Ok((swept.changed, detail))
         })();
-        let target = format!("key:{}", hex::encode(&spki_sha256(proof)[..4]));
         self.finish(actor, audit::Action::KeyCompromise, &target, result)
     }
 

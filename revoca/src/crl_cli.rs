@@ -39,15 +39,9 @@ fn facts(der_bytes: &[u8]) -> Result<CrlFacts, String> {
     })
 }
 
-fn manifest(dir: &Path) -> Result<serde_json::Value, String> {
-    let path = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// `revoca crl list --dir D`: one line per CRL: URL, number, entries, file.
 pub fn list(dir: &Path) -> Result<(), String> {
-    let m = manifest(dir)?;
+    let m = crate::demo::read_manifest(dir)?;
     let crls = m["crls"]
         .as_array()
         .ok_or("this demo publishes no CRLs (no \"crls\" in manifest.json)")?;
@@ -81,7 +75,7 @@ pub fn show(dir: Option<&Path>, url: Option<&str>, file: Option<&Path>) -> Resul
     let path = match (file, dir, url) {
         (Some(f), _, _) => f.to_path_buf(),
         (None, Some(d), Some(u)) => {
-            let m = manifest(d)?;
+            let m = crate::demo::read_manifest(d)?;
             let found = m["crls"]
                 .as_array()
                 .into_iter()

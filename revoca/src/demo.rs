@@ -165,6 +165,13 @@ pub fn prepare(opts: &DemoOptions) -> Result<(Config, PathBuf), String> {
     Ok((config, manifest_path))
 }
 
+/// A demo directory's `manifest.json`.
+pub fn read_manifest(dir: &Path) -> Result<serde_json::Value, String> {
+    let path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Points an existing demo at a (possibly new) listen address.
 fn reuse(dir: &Path, listen: SocketAddr, ra_listen: SocketAddr) -> Result<(), String> {
     let config_path = dir.join("config.toml");
@@ -178,9 +185,7 @@ fn reuse(dir: &Path, listen: SocketAddr, ra_listen: SocketAddr) -> Result<(), St
     let text = toml::to_string(&config).map_err(|e| e.to_string())?;
     write_file(&config_path, text.as_bytes(), false)?;
     let manifest_path = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest_path).map_err(io_err(&manifest_path))?;
-    let mut manifest: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+    let mut manifest = read_manifest(dir)?;
     let url = ocsp_url(listen);
     // URLs built on the old address (CRLs) follow the new one.
     if let Some(old) = manifest["ocsp_url"].as_str().map(str::to_owned)

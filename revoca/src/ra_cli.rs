@@ -19,11 +19,7 @@ pub struct RaTarget {
 impl RaTarget {
     /// Reads `dir/manifest.json`; `None` if the demo has no RA.
     pub fn from_dir(dir: &Path) -> Result<Option<Self>, String> {
-        let path = dir.join("manifest.json");
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let m: Value =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let m = crate::demo::read_manifest(dir)?;
         let Some(url) = m["ra_url"].as_str() else {
             return Ok(None);
         };
@@ -145,8 +141,7 @@ pub fn cert_fields(
 /// The configured name of the CA whose certificate file is `issuer_pem`.
 fn issuer_name(dir: &Path, issuer_pem: &Path) -> Result<String, String> {
     let wanted = read_text(issuer_pem)?;
-    let path = dir.join("manifest.json");
-    let m: Value = serde_json::from_str(&read_text(&path)?).map_err(|e| e.to_string())?;
+    let m = crate::demo::read_manifest(dir)?;
     for i in m["issuers"].as_array().into_iter().flatten() {
         if let (Some(name), Some(cert)) = (i["name"].as_str(), i["cert"].as_str())
             && read_text(Path::new(cert))? == wanted
@@ -379,10 +374,8 @@ pub fn audit_verify(audit_dir: &Path) -> Result<(), String> {
 
 /// The audit directory of a demo directory.
 pub fn audit_dir_of(dir: &Path) -> Result<PathBuf, String> {
-    let path = dir.join("manifest.json");
-    let m: Value = serde_json::from_str(&read_text(&path)?).map_err(|e| e.to_string())?;
-    m["audit_dir"]
+    crate::demo::read_manifest(dir)?["audit_dir"]
         .as_str()
         .map(PathBuf::from)
-        .ok_or_else(|| format!("{} has no audit_dir (no RA in this demo)", path.display()))
+        .ok_or_else(|| format!("{} has no audit_dir (no RA in this demo)", dir.display()))
 }
