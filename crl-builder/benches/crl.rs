@@ -5,6 +5,7 @@
 //! Entries come from a pre-built vector (what [`revoca_crl_builder::partition`] produces)
 //! and the CRL goes to `io::sink()`, so the figure is encoding + hashing + signing.
 
+#[path = "support/synthetic.rs"]
 mod synthetic;
 
 use std::hint::black_box;

@@ -11,7 +11,7 @@
 //! or `ed25519` (the buffered path); repetitions of the build (with `vec`; the minimum and
 //! median are printed).
 
-#[path = "../benches/synthetic.rs"]
+#[path = "../benches/support/synthetic.rs"]
 mod synthetic;
 
 use std::time::Instant;
